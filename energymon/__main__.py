@@ -1,0 +1,7 @@
+"""`python -m energymon`."""
+
+import sys
+
+from energymon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""Register, log in, and who am I."""
+
+from __future__ import annotations
+
+from energymon import keys
+from energymon.api.router import ApiRouter, Call
+from energymon.api.schemas import LoginIn, RegisterIn, TokenOut, UserOut
+
+router = ApiRouter()
+
+
+@router.route(
+    "POST",
+    "/api/v1/auth/register",
+    summary="Create a user account",
+    tag="accounts",
+    auth="public",
+    body=RegisterIn,
+    response=UserOut,
+    status=201,
+    errors=(409,),
+)
+async def register(call: Call) -> UserOut:
+    """Anyone may register; the new account has the `user` role. Log in afterwards."""
+    body: RegisterIn = call.body
+    user = await call.app[keys.ACCOUNTS].register(
+        email=body.email, password=body.password, name=body.name
+    )
+    return UserOut.of(user)
+
+
+@router.route(
+    "POST",
+    "/api/v1/auth/login",
+    summary="Log in and get an access token",
+    tag="accounts",
+    auth="public",
+    body=LoginIn,
+    response=TokenOut,
+    errors=(401, 429),
+)
+async def login(call: Call) -> TokenOut:
+    """Returns a bearer token (JWT). Repeated failures for one account or address get 429
+    with `Retry-After`."""
+    body: LoginIn = call.body
+    session = await call.app[keys.ACCOUNTS].login(
+        email=body.email, password=body.password, address=call.request.remote or "unknown"
+    )
+    return TokenOut(
+        access_token=session.token, expires_in=session.expires_in, user=UserOut.of(session.user)
+    )
+
+
+@router.route(
+    "GET",
+    "/api/v1/me",
+    summary="The calling account",
+    tag="accounts",
+    auth="user",
+    response=UserOut,
+)
+async def get_me(call: Call) -> UserOut:
+    """The account the access token belongs to."""
+    return UserOut.of(await call.app[keys.ACCOUNTS].me(call.me))

@@ -1,0 +1,81 @@
+"""Strict JSON request bodies: no duplicate keys, no NaN/Infinity, valid Unicode only."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from aiohttp import web
+
+from energymon.errors import BadRequest, DomainError
+
+JSON_TYPES = ("application/json",)
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Payload Too Large"
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise BadRequest(f"duplicate key {key!r} in the JSON body")
+        obj[key] = value
+    return obj
+
+
+def _constant(name: str) -> Any:
+    raise BadRequest(f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadRequest(f"number {text[:40]} is out of range")
+    return value
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON, refusing what Python's json would let through but JSON forbids."""
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float
+        )
+        # Lone surrogates (\ud800) decode to str but cannot be stored or re-encoded.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except DomainError:
+        raise
+    except UnicodeEncodeError:
+        raise BadRequest("the JSON body contains an invalid Unicode escape") from None
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    return value
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """Read and parse a JSON body: 415 for other media types, 413 when too large, 400 when bad."""
+    if request.content_type not in JSON_TYPES:
+        raise UnsupportedMediaType("send the body as application/json")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
+    if not raw.strip():
+        raise BadRequest("the request body is empty: send a JSON object")
+    charset = (request.charset or "utf-8").lower()
+    if charset not in {"utf-8", "utf8"}:
+        raise UnsupportedMediaType("JSON bodies must be UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not valid UTF-8") from None
+    return loads_strict(text)

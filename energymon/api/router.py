@@ -1,0 +1,201 @@
+"""Declared API operations: one declaration drives routing, validation, auth and the OpenAPI doc."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from energymon import keys
+from energymon.api.jsonbody import read_json
+from energymon.api.schemas import MAX_ID, Out
+from energymon.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
+from energymon.models import Principal
+
+Auth = Literal["public", "user", "admin"]
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A handler's answer when it is not a plain 200 with a body."""
+
+    status: int = 200
+    body: Out | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    """Everything a handler needs, already validated."""
+
+    request: web.Request
+    principal: Principal | None
+    path: dict[str, int]
+    query: Any
+    body: Any
+
+    @property
+    def app(self) -> web.Application:
+        return self.request.app
+
+    @property
+    def me(self) -> Principal:
+        assert self.principal is not None
+        return self.principal
+
+
+Handler = Callable[[Call], Awaitable[Out | Reply]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    auth: Auth
+    status: int
+    response: type[Out] | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    errors: tuple[int, ...]
+
+    @property
+    def path_params(self) -> list[str]:
+        return _PATH_PARAM.findall(self.path)
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+    @property
+    def description(self) -> str:
+        return (self.handler.__doc__ or "").strip()
+
+    def error_statuses(self) -> list[int]:
+        codes = set(self.errors)
+        if self.body is not None:
+            codes |= {400, 413, 415, 422}
+        if self.query is not None:
+            codes.add(422)
+        if self.auth != "public":
+            codes.add(401)
+        if self.auth == "admin":
+            codes.add(403)
+        if self.path_params:
+            codes.add(404)
+        return sorted(codes)
+
+
+class ApiRouter:
+    """Collects operations with a decorator, then mounts them on an application."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        auth: Auth,
+        response: type[Out] | None = None,
+        status: int = 200,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.operations.append(
+                Operation(
+                    method, path, handler, summary, tag, auth, status, response, body, query, errors
+                )
+            )
+            return handler
+
+        return register
+
+    def mount(self, app: web.Application) -> None:
+        for op in self.operations:
+            aiohttp_path = _PATH_PARAM.sub(r"{\1:\\d+}", op.path)
+            app.router.add_route(op.method, aiohttp_path, _endpoint(op), name=op.operation_id)
+
+
+def bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send an access token as `Authorization: Bearer <token>`")
+    return token.strip()
+
+
+def _path_ids(op: Operation, request: web.Request) -> dict[str, int]:
+    ids = {}
+    for name in op.path_params:
+        value = int(request.match_info[name])
+        if not 1 <= value <= MAX_ID:
+            raise NotFound(f"no {name.removesuffix('_id')} with id {request.match_info[name]}")
+        ids[name] = value
+    return ids
+
+
+def _invalid(exc: ValidationError, location: str) -> Invalid:
+    errors = [
+        FieldError(".".join(str(p) for p in err["loc"]) or location, err["msg"], location)
+        for err in exc.errors()
+    ]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return Invalid(f"invalid {location}: {detail}", errors)
+
+
+def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        principal = None
+        if op.auth != "public":
+            principal = await request.app[keys.ACCOUNTS].authenticate(bearer_token(request))
+            if op.auth == "admin" and not principal.is_admin:
+                raise Forbidden("this needs the admin role")
+        path = _path_ids(op, request)
+        query = body = None
+        if op.query is not None:
+            try:
+                query = op.query.model_validate(dict(request.query))
+            except ValidationError as exc:
+                raise _invalid(exc, "query") from None
+        if op.body is not None:
+            max_bytes = request.app[keys.CONFIG].server.max_body_bytes
+            raw = await read_json(request, max_bytes)
+            try:
+                body = op.body.model_validate(raw)
+            except ValidationError as exc:
+                raise _invalid(exc, "body") from None
+        result = await op.handler(Call(request, principal, path, query, body))
+        reply = result if isinstance(result, Reply) else Reply(op.status, result)
+        if reply.body is None:
+            return web.Response(status=reply.status, headers=reply.headers)
+        return web.json_response(
+            reply.body.model_dump(mode="json"),
+            status=reply.status,
+            headers=reply.headers,
+        )
+
+    endpoint.__name__ = op.operation_id
+    return endpoint
+
+
+def status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

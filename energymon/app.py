@@ -1,0 +1,118 @@
+"""The one application factory: `serve` and every test build the app here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from energymon import demo, keys
+from energymon.api import accounts, devices, health, users
+from energymon.api.openapi import build_openapi
+from energymon.api.problems import problems_middleware
+from energymon.auth.passwords import PasswordHasher
+from energymon.auth.throttle import LoginThrottle
+from energymon.auth.tokens import TokenIssuer
+from energymon.config import Config
+from energymon.pages import apidocs
+from energymon.services.accounts import AccountService
+from energymon.services.devices import DeviceService
+from energymon.services.users import UserService
+from energymon.storage import Database
+from energymon.storage.migrate import require_current, upgrade
+
+_LOGGER = logging.getLogger(__name__)
+WEB = Path(__file__).resolve().parent.parent / "web"
+API_ROUTERS = (health.router, accounts.router, users.router, devices.router)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        "form-action 'self'"
+    ),
+}
+
+
+def energymon_version() -> str:
+    try:
+        return version("energymon")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+def _database(config: Config):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        db = Database(
+            config.database.url, pool_size=config.database.pool_size, echo=config.database.echo
+        )
+        try:
+            if config.demo:
+                await upgrade(db)
+            else:
+                await require_current(db)
+            app[keys.DATABASE] = db
+            yield
+        finally:
+            await db.close()
+
+    return ctx
+
+
+def _services(config: Config):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        db = app[keys.DATABASE]
+        hasher = PasswordHasher(config.auth.bcrypt_rounds)
+        tokens = TokenIssuer(config.auth.jwt_secret, config.auth.token_ttl_seconds)
+        throttle = LoginThrottle(
+            account_limit=config.auth.login_max_failures,
+            address_limit=config.auth.login_ip_max_failures,
+            window_seconds=config.auth.login_window_seconds,
+        )
+        app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle)
+        app[keys.USERS] = UserService(db, hasher)
+        app[keys.DEVICES] = DeviceService(db)
+        yield
+
+    return ctx
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the whole application: routes, templates, and every resource as a cleanup context."""
+    config.require_secret()
+    app = web.Application(
+        middlewares=[problems_middleware], client_max_size=config.server.max_body_bytes
+    )
+    app[keys.CONFIG] = config
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(WEB / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
+    app.on_response_prepare.append(_security_headers)
+
+    operations = [op for router in API_ROUTERS for op in router.operations]
+    for router in API_ROUTERS:
+        router.mount(app)
+    app[keys.OPENAPI] = build_openapi(operations, version=energymon_version())
+    apidocs.add_routes(app)
+    app.router.add_static("/static", WEB / "static")
+
+    app.cleanup_ctx.append(_database(config))
+    app.cleanup_ctx.append(_services(config))
+    if config.demo:
+        app.on_startup.append(demo.seed)
+    return app

@@ -1,0 +1,1 @@
+"""Passwords (bcrypt), access tokens (JWT) and login throttling."""

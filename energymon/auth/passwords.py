@@ -1,0 +1,51 @@
+"""bcrypt password hashing, off the event loop.
+
+bcrypt only reads the first 72 bytes of its input. Every password is first reduced to a
+fixed-length key (base64 of its SHA-256), so long passphrases keep all their strength and
+never hit bcrypt's limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from concurrent.futures import Executor
+
+import bcrypt
+
+
+def _prehash(password: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
+
+
+def hash_password_sync(password: str, rounds: int) -> str:
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def verify_password_sync(password: str, hashed: str) -> bool:
+    try:
+        return bcrypt.checkpw(_prehash(password), hashed.encode("ascii"))
+    except ValueError:
+        return False
+
+
+class PasswordHasher:
+    """Hashes and checks passwords in an executor so the loop never waits on bcrypt."""
+
+    def __init__(self, rounds: int, executor: Executor | None = None) -> None:
+        self.rounds = rounds
+        self._executor = executor
+        # Checked against when an email is unknown, so a miss costs as long as a hit.
+        self._dummy = hash_password_sync("energymon-unknown-account", rounds)
+
+    async def hash(self, password: str) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, hash_password_sync, password, self.rounds)
+
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(
+            self._executor, verify_password_sync, password, hashed or self._dummy
+        )
+        return ok and hashed is not None

@@ -1,0 +1,125 @@
+"""The `energymon` command: serve, migrate, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from energymon.config import Config, ConfigError, load_config
+from energymon.errors import DomainError
+from energymon.storage import Database
+from energymon.storage.migrate import SchemaOutOfDate, current_revision, head_revision, upgrade
+
+_LOGGER = logging.getLogger("energymon")
+DEFAULT_CONFIG = "config.toml"
+MIN_PASSWORD = 8
+
+
+def _config_path(arg: str | None) -> str | None:
+    if arg:
+        return arg
+    env = os.environ.get("ENERGYMON_CONFIG")
+    if env:
+        return env
+    return DEFAULT_CONFIG if os.path.exists(DEFAULT_CONFIG) else None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="energymon", description=__doc__)
+    parser.add_argument("--config", help="config file (default: ./config.toml if present)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--demo", action="store_true", help="demo data and a generated secret")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    sub.add_parser("migrate", help="bring the database schema to the current version")
+
+    admin = sub.add_parser("create-admin", help="create an admin account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default="Administrator")
+    return parser
+
+
+def _serve(config: Config) -> None:
+    from energymon import demo
+    from energymon.app import create_app
+
+    app = create_app(config)
+    host, port = config.server.host, config.server.port
+    if config.demo:
+
+        async def announce(_app: web.Application) -> None:
+            print(demo.banner(f"http://{host}:{port}"), flush=True)
+
+        app.on_startup.append(announce)
+    web.run_app(app, host=host, port=port, print=lambda msg: _LOGGER.info("%s", msg.strip()))
+
+
+async def _migrate(config: Config) -> None:
+    db = Database(config.database.url)
+    try:
+        before = await current_revision(db)
+        await upgrade(db)
+        print(f"database {db.display_url()}: schema {before or 'none'} -> {head_revision()}")
+    finally:
+        await db.close()
+
+
+async def _create_admin(config: Config, email: str, name: str) -> None:
+    from energymon.auth.passwords import PasswordHasher
+    from energymon.models import Principal, Role
+    from energymon.services.users import UserService
+    from energymon.storage.migrate import require_current
+
+    password = os.environ.get("ENERGYMON_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(f"the password must have at least {MIN_PASSWORD} characters")
+    db = Database(config.database.url)
+    try:
+        await require_current(db)
+        service = UserService(db, PasswordHasher(config.auth.bcrypt_rounds))
+        operator = Principal(user_id=0, email="cli", role=Role.ADMIN)
+        user = await service.create(
+            operator, email=email, password=password, name=name, role=Role.ADMIN
+        )
+        print(f"admin {user.email} created (id {user.id})")
+    finally:
+        await db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        overrides: dict[str, dict[str, object]] = {}
+        if args.command == "serve":
+            server = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+            if server:
+                overrides["server"] = server
+        config = load_config(
+            _config_path(args.config), demo=getattr(args, "demo", False), overrides=overrides
+        )
+        if args.command == "serve":
+            _serve(config)
+        elif args.command == "migrate":
+            asyncio.run(_migrate(config))
+        elif args.command == "create-admin":
+            asyncio.run(_create_admin(config, args.email, args.name))
+    except (ConfigError, SchemaOutOfDate, DomainError) as exc:
+        print(f"energymon: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,142 @@
+"""Configuration: config.toml plus ENERGYMON_* overrides, validated once into frozen objects."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "ENERGYMON_"
+DEMO_SECRET_BYTES = 48
+
+
+class ConfigError(Exception):
+    """A configuration problem, reported as one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerConfig(_Section):
+    """Where the HTTP server listens and how much it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+
+
+class DatabaseConfig(_Section):
+    """Which database to use: an embedded SQLite file or MySQL/MariaDB."""
+
+    url: str = "sqlite:///var/energymon.db"
+    pool_size: int = Field(10, ge=1, le=200)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme.split("+", 1)[0] not in {"sqlite", "mysql", "mariadb"}:
+            raise ValueError("must start with sqlite:/// or mysql://")
+        return value
+
+
+class AuthConfig(_Section):
+    """Passwords, tokens and login throttling."""
+
+    jwt_secret: str = ""
+    token_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 86400)
+    bcrypt_rounds: int = Field(12, ge=12, le=16)
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    login_ip_max_failures: int = Field(50, ge=1, le=100_000)
+    login_window_seconds: int = Field(900, ge=1, le=86400)
+
+
+class Config(_Section):
+    """The whole validated configuration."""
+
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    auth: AuthConfig = AuthConfig()
+    demo: bool = False
+
+    def require_secret(self) -> None:
+        """Refuse a missing or short JWT secret outside demo mode."""
+        if len(self.auth.jwt_secret.encode()) < 32:
+            raise ConfigError(
+                "auth.jwt_secret: must be at least 32 bytes (set it in config.toml or "
+                "ENERGYMON_AUTH_JWT_SECRET; `energymon serve --demo` generates one)"
+            )
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Map ENERGYMON_<SECTION>_<KEY> variables onto the known sections and keys."""
+    found: dict[str, dict[str, str]] = {}
+    for section, info in Config.model_fields.items():
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, _Section)):
+            continue
+        for key in model.model_fields:
+            name = f"{ENV_PREFIX}{section}_{key}".upper()
+            if name in env:
+                found.setdefault(section, {})[key] = env[name]
+    return found
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, values in extra.items():
+        target = merged.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{section}: must be a table")
+        target.update(values)
+    return merged
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "config"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{key}: {msg}"
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    demo: bool = False,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Read the TOML file (if any), apply environment and explicit overrides, validate."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such config file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    data = _merge(data, _env_overrides(env))
+    if overrides:
+        data = _merge(data, overrides)
+    data["demo"] = demo
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc)) from None
+    if demo and not config.auth.jwt_secret:
+        auth = config.auth.model_copy(
+            update={"jwt_secret": secrets.token_urlsafe(DEMO_SECRET_BYTES)}
+        )
+        config = config.model_copy(update={"auth": auth})
+    return config

@@ -1,0 +1,52 @@
+"""Plain domain records passed between storage, services and transports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """The two account roles."""
+
+    USER = "user"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An account."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+    password_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A meter or IoT device; `owner_id` None means an orphan."""
+
+    id: int
+    description: str
+    address: str
+    max_hourly_wh: int
+    owner_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as established from a verified token and the current account row."""
+
+    user_id: int
+    email: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN

@@ -1,0 +1,1 @@
+"""Services: the rules (who may see what, what is allowed), free of any transport."""

@@ -1,0 +1,98 @@
+"""Devices: admins manage and assign them; users see only their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from energymon.errors import NotFound
+from energymon.models import Device, Principal
+from energymon.services.access import require_admin
+from energymon.storage import Database
+from energymon.storage import devices as devices_store
+from energymon.storage import users as users_store
+
+
+def _not_found(device_id: int) -> NotFound:
+    return NotFound(f"device {device_id} not found")
+
+
+class DeviceService:
+    """Device rules: a user sees their own devices, and someone else's device does not exist."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        owner_id: int | None = None,
+        orphans: bool = False,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Device], int]:
+        if not principal.is_admin:
+            owner_id, orphans = principal.user_id, False
+        async with self._db.read() as conn:
+            return await devices_store.page(
+                conn, owner_id=owner_id, orphans=orphans, limit=limit, offset=offset
+            )
+
+    async def get(self, principal: Principal, device_id: int) -> Device:
+        async with self._db.read() as conn:
+            device = await devices_store.get(conn, device_id)
+        if device is None or not (principal.is_admin or device.owner_id == principal.user_id):
+            raise _not_found(device_id)
+        return device
+
+    async def create(
+        self,
+        principal: Principal,
+        *,
+        description: str,
+        address: str,
+        max_hourly_wh: int,
+        owner_id: int | None = None,
+    ) -> Device:
+        require_admin(principal)
+        async with self._db.write() as conn:
+            if owner_id is not None and await users_store.get(conn, owner_id) is None:
+                raise NotFound(f"user {owner_id} not found")
+            return await devices_store.insert(
+                conn,
+                description=description.strip(),
+                address=address.strip(),
+                max_hourly_wh=max_hourly_wh,
+                owner_id=owner_id,
+            )
+
+    async def update(self, principal: Principal, device_id: int, changes: dict[str, Any]) -> Device:
+        """Change description, address or the maximum hourly consumption."""
+        require_admin(principal)
+        changes = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
+        return await self._change(device_id, changes)
+
+    async def assign(self, principal: Principal, device_id: int, user_id: int) -> Device:
+        require_admin(principal)
+        async with self._db.read() as conn:
+            if await users_store.get(conn, user_id) is None:
+                raise NotFound(f"user {user_id} not found")
+        return await self._change(device_id, {"owner_id": user_id})
+
+    async def unassign(self, principal: Principal, device_id: int) -> Device:
+        require_admin(principal)
+        return await self._change(device_id, {"owner_id": None})
+
+    async def delete(self, principal: Principal, device_id: int) -> None:
+        require_admin(principal)
+        async with self._db.write() as conn:
+            if not await devices_store.delete(conn, device_id):
+                raise _not_found(device_id)
+
+    async def _change(self, device_id: int, changes: dict[str, Any]) -> Device:
+        async with self._db.write() as conn:
+            if await devices_store.get(conn, device_id) is None:
+                raise _not_found(device_id)
+            device = await devices_store.update(conn, device_id, changes)
+        assert device is not None
+        return device

@@ -1,0 +1,120 @@
+"""Users table queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from energymon.errors import Conflict
+from energymon.models import Role, User
+from energymon.storage.common import aware, count, like_pattern, utcnow
+from energymon.storage.schema import users
+
+_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.name,
+    users.c.role,
+    users.c.disabled,
+    users.c.created_at,
+    users.c.password_hash,
+)
+
+
+def _user(row: sa.Row[Any]) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        role=Role(row.role),
+        disabled=bool(row.disabled),
+        created_at=aware(row.created_at),
+        password_hash=row.password_hash,
+    )
+
+
+def _duplicate_email(email: str) -> Conflict:
+    return Conflict(f"a user with email {email} already exists")
+
+
+async def insert(
+    conn: AsyncConnection,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password_hash: str,
+    disabled: bool = False,
+) -> User:
+    """Add a user; Conflict when the email is taken."""
+    now = utcnow()
+    values = {
+        "email": email,
+        "name": name,
+        "role": role.value,
+        "password_hash": password_hash,
+        "disabled": disabled,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        result = await conn.execute(users.insert().values(**values))
+    except IntegrityError:
+        raise _duplicate_email(email) from None
+    return User(
+        id=result.inserted_primary_key[0],
+        email=email,
+        name=name,
+        role=role,
+        disabled=disabled,
+        created_at=aware(now),
+        password_hash=password_hash,
+    )
+
+
+async def get(conn: AsyncConnection, user_id: int) -> User | None:
+    row = (await conn.execute(sa.select(*_COLUMNS).where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def get_by_email(conn: AsyncConnection, email: str) -> User | None:
+    row = (await conn.execute(sa.select(*_COLUMNS).where(users.c.email == email))).first()
+    return _user(row) if row else None
+
+
+async def page(
+    conn: AsyncConnection, *, search: str | None, limit: int, offset: int
+) -> tuple[list[User], int]:
+    """Users ordered by id, optionally those whose email contains `search`."""
+    query = sa.select(*_COLUMNS).order_by(users.c.id)
+    if search:
+        query = query.where(users.c.email.like(like_pattern(search), escape="\\"))
+    total = await count(conn, query)
+    rows = (await conn.execute(query.limit(limit).offset(offset))).all()
+    return [_user(r) for r in rows], total
+
+
+async def update(conn: AsyncConnection, user_id: int, changes: dict[str, Any]) -> User | None:
+    """Apply column changes; Conflict when a new email is taken."""
+    values = {k: (v.value if isinstance(v, Role) else v) for k, v in changes.items()}
+    values["updated_at"] = utcnow()
+    try:
+        await conn.execute(users.update().where(users.c.id == user_id).values(**values))
+    except IntegrityError:
+        raise _duplicate_email(str(changes.get("email"))) from None
+    return await get(conn, user_id)
+
+
+async def delete(conn: AsyncConnection, user_id: int) -> bool:
+    result = await conn.execute(users.delete().where(users.c.id == user_id))
+    return result.rowcount > 0
+
+
+async def count_active_admins(conn: AsyncConnection) -> int:
+    query = sa.select(sa.func.count()).where(
+        users.c.role == Role.ADMIN.value, users.c.disabled == sa.false()
+    )
+    return int((await conn.execute(query)).scalar_one())

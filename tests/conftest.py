@@ -1,0 +1,234 @@
+"""Shared fixtures: the app built with create_app over SQLite and MariaDB, and test accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+
+from energymon.app import create_app
+from energymon.auth.passwords import hash_password_sync
+from energymon.auth.tokens import TokenIssuer
+from energymon.config import Config, load_config
+from energymon.models import Role, User
+from energymon.storage import Database
+from energymon.storage import users as users_store
+from energymon.storage.migrate import upgrade
+from energymon.storage.schema import metadata
+
+MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
+JWT_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct horse battery staple"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine to completion on its own loop, even from inside a running one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+# ---- databases -----------------------------------------------------------------------------
+
+
+def _mysql_reachable() -> str | None:
+    try:
+        with socket.create_connection((MYSQL_HOST, MYSQL_PORT), timeout=2):
+            return None
+    except OSError as exc:
+        return f"MariaDB at {MYSQL_HOST}:{MYSQL_PORT} is unreachable ({exc})"
+
+
+async def _mysql_admin(sql: str) -> None:
+    db = Database(f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/mysql")
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(sa.text(sql))
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """A throwaway MariaDB database for this run, migrated to head."""
+    problem = _mysql_reachable()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem}: CI must run the MariaDB tests")
+        pytest.skip(problem)
+    name = f"energymon_test_{secrets.token_hex(4)}"
+    run_async(_mysql_admin(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    url = f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    run_async(_migrate(url))
+    yield url
+    run_async(_mysql_admin(f"DROP DATABASE IF EXISTS {name}"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = Path(tmp_path_factory.mktemp("sqlite")) / "energymon.db"
+    url = f"sqlite:///{path}"
+    run_async(_migrate(url))
+    return url
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.close()
+
+
+async def _wipe(url: str) -> None:
+    db = Database(url)
+    try:
+        async with db.write() as conn:
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(table.delete())
+    finally:
+        await db.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+async def db_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Each test using this runs once per engine, on empty tables."""
+    url = request.getfixturevalue(f"{request.param}_url")
+    await _wipe(url)
+    yield url
+
+
+@pytest.fixture
+def config(db_url: str) -> Config:
+    return make_config(db_url)
+
+
+def make_config(db_url: str, **sections: dict[str, Any]) -> Config:
+    overrides: dict[str, dict[str, Any]] = {
+        "database": {"url": db_url},
+        "auth": {"jwt_secret": JWT_SECRET},
+        "server": {"port": 0},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(None, env={}, overrides=overrides)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    yield database
+    await database.close()
+
+
+# ---- the app and its callers ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config) -> TestClient:
+    return await aiohttp_client(create_app(config))
+
+
+_HASH: dict[str, str] = {}
+
+
+def password_hash() -> str:
+    """One bcrypt hash of PASSWORD per run: cost 12 is slow on purpose."""
+    if "h" not in _HASH:
+        _HASH["h"] = hash_password_sync(PASSWORD, 12)
+    return _HASH["h"]
+
+
+@dataclass
+class Actor:
+    """A test account with a valid token."""
+
+    user: User
+    token: str
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+async def make_actor(db: Database):
+    """Create an account straight in storage (password PASSWORD) and a token for it."""
+    issuer = TokenIssuer(JWT_SECRET, 3600)
+    counter = iter(range(1, 10_000))
+
+    async def make(
+        role: Role = Role.USER, *, email: str | None = None, disabled: bool = False
+    ) -> Actor:
+        email = email or f"{role.value}{next(counter)}@example.com"
+        async with db.write() as conn:
+            user = await users_store.insert(
+                conn,
+                email=email,
+                name=email.split("@")[0].title(),
+                role=role,
+                password_hash=password_hash(),
+                disabled=disabled,
+            )
+        return Actor(user, issuer.issue(user.id, role))
+
+    return make
+
+
+@pytest.fixture
+async def admin(make_actor) -> Actor:
+    return await make_actor(Role.ADMIN, email="admin@example.com")
+
+
+@pytest.fixture
+async def alice(make_actor) -> Actor:
+    return await make_actor(Role.USER, email="alice@example.com")
+
+
+@pytest.fixture
+async def bob(make_actor) -> Actor:
+    return await make_actor(Role.USER, email="bob@example.com")
+
+
+# ---- reporting -----------------------------------------------------------------------------
+
+_ENGINE_COUNTS: Counter[tuple[str, str]] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" and not (report.when == "setup" and report.skipped):
+        return
+    for engine in ("sqlite", "mysql"):
+        if (
+            f"[{engine}" in report.nodeid
+            or f"-{engine}]" in report.nodeid
+            or f"-{engine}-" in report.nodeid
+        ):
+            _ENGINE_COUNTS[(engine, report.outcome)] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _ENGINE_COUNTS:
+        return
+    terminalreporter.section("storage and API tests per database engine")
+    for engine, label in (("sqlite", "SQLite (embedded)"), ("mysql", "MariaDB 127.0.0.1:3306")):
+        counts = {o: _ENGINE_COUNTS[(engine, o)] for o in ("passed", "failed", "skipped")}
+        terminalreporter.write_line(
+            f"{label}: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped"
+        )
