@@ -12,23 +12,37 @@ import jinja2
 from aiohttp import web
 
 from energymon import demo, keys
-from energymon.api import accounts, devices, health, users
+from energymon.api import accounts, alerts, consumption, devices, health, ingest, users
 from energymon.api.openapi import build_openapi
 from energymon.api.problems import problems_middleware
 from energymon.auth.passwords import PasswordHasher
 from energymon.auth.throttle import LoginThrottle
 from energymon.auth.tokens import TokenIssuer
 from energymon.config import Config
+from energymon.events import EventHub
+from energymon.ingest import amqp
 from energymon.pages import apidocs
 from energymon.services.accounts import AccountService
+from energymon.services.alerts import AlertService
+from energymon.services.consumption import ConsumptionService
 from energymon.services.devices import DeviceService
+from energymon.services.ingest import IngestService
+from energymon.services.ingest_tokens import IngestTokenService
 from energymon.services.users import UserService
 from energymon.storage import Database
 from energymon.storage.migrate import require_current, upgrade
 
 _LOGGER = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent.parent / "web"
-API_ROUTERS = (health.router, accounts.router, users.router, devices.router)
+API_ROUTERS = (
+    health.router,
+    accounts.router,
+    users.router,
+    devices.router,
+    ingest.router,
+    consumption.router,
+    alerts.router,
+)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -84,8 +98,22 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
         )
         app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle)
         app[keys.USERS] = UserService(db, hasher)
-        app[keys.DEVICES] = DeviceService(db)
+        devices_service = DeviceService(db)
+        app[keys.DEVICES] = devices_service
+        app[keys.HUB] = hub = EventHub()
+        app[keys.INGEST] = IngestService(db, hub)
+        app[keys.INGEST_TOKENS] = IngestTokenService(db)
+        app[keys.CONSUMPTION] = ConsumptionService(db, devices_service)
+        app[keys.ALERTS] = AlertService(db)
         yield
+
+    return ctx
+
+
+def _amqp_ingest(config: Config):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with amqp.consuming(config.broker, app[keys.INGEST]):
+            yield
 
     return ctx
 
@@ -113,6 +141,8 @@ def create_app(config: Config) -> web.Application:
 
     app.cleanup_ctx.append(_database(config))
     app.cleanup_ctx.append(_services(config))
+    if config.broker.url:
+        app.cleanup_ctx.append(_amqp_ingest(config))
     if config.demo:
         app.on_startup.append(demo.seed)
     return app

@@ -58,12 +58,37 @@ class AuthConfig(_Section):
     login_window_seconds: int = Field(900, ge=1, le=86400)
 
 
+class BrokerConfig(_Section):
+    """RabbitMQ for readings in and events across processes; empty url = in-process bus."""
+
+    url: str = ""
+    # Unacknowledged messages the broker may push ahead of the consumer.
+    prefetch: int = Field(1000, ge=1, le=65535)
+    # Messages per ingest transaction, and how long to wait to fill one.
+    batch_messages: int = Field(500, ge=1, le=10_000)
+    batch_wait_ms: int = Field(20, ge=0, le=5000)
+    # Deliveries after which the broker dead-letters a message that keeps failing.
+    delivery_limit: int = Field(20, ge=1, le=1000)
+    # CA bundle for amqps:// URLs (empty: the system's).
+    ca_file: str = ""
+    # Prefix of every exchange and queue name, so several installations can share a broker.
+    namespace: str = Field("energymon", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    @field_validator("url")
+    @classmethod
+    def _amqp(cls, value: str) -> str:
+        if value and not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps:// (or be empty)")
+        return value
+
+
 class Config(_Section):
     """The whole validated configuration."""
 
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     auth: AuthConfig = AuthConfig()
+    broker: BrokerConfig = BrokerConfig()
     demo: bool = False
 
     def require_secret(self) -> None:

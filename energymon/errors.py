@@ -87,3 +87,7 @@ class Unavailable(DomainError):
 
     status = 503
     title = "Service unavailable"
+
+
+class Contention(Unavailable):
+    """A write lost a race with another writer (deadlock, duplicate insert); retrying helps."""

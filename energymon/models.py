@@ -37,6 +37,7 @@ class Device:
     max_hourly_wh: int
     owner_id: int | None
     created_at: datetime
+    meter_kind: str = "interval"
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,7 @@ async def create_device(call: Call) -> DeviceOut:
         description=b.description,
         address=b.address,
         max_hourly_wh=kwh_to_wh(b.max_hourly_kwh),
+        meter_kind=b.meter_kind,
         owner_id=b.owner_id,
     )
     return DeviceOut.of(device)

@@ -11,6 +11,12 @@ from energymon.api.router import Operation, status_phrase
 from energymon.api.schemas import MAX_ID, Problem
 
 REF = "#/components/schemas/{model}"
+SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "public": [],
+    "user": [{"bearerAuth": []}],
+    "admin": [{"bearerAuth": []}],
+    "device": [{"ingestToken": []}],
+}
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge"}},
     429: {
@@ -110,7 +116,7 @@ def build_openapi(operations: list[Operation], *, version: str) -> dict[str, Any
                 "required": True,
                 "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
             }
-        entry["security"] = [] if op.auth == "public" else [{"bearerAuth": []}]
+        entry["security"] = SECURITY[op.auth]
         paths.setdefault(op.path, {})[op.method.lower()] = entry
 
     return {
@@ -128,7 +134,12 @@ def build_openapi(operations: list[Operation], *, version: str) -> dict[str, Any
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "ingestToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A device's ingest token (POST /api/v1/devices/{id}/ingest-token)",
+                },
             },
         },
     }

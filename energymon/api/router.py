@@ -17,7 +17,8 @@ from energymon.api.schemas import MAX_ID, Out
 from energymon.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from energymon.models import Principal
 
-Auth = Literal["public", "user", "admin"]
+# public: anyone; user/admin: an account's bearer token; device: a device's ingest token.
+Auth = Literal["public", "user", "admin", "device"]
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 
@@ -28,6 +29,8 @@ class Reply:
     status: int = 200
     body: Out | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A non-JSON answer (the operation's `media_type`, e.g. text/csv).
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Call:
     path: dict[str, int]
     query: Any
     body: Any
+    device_id: int | None = None
 
     @property
     def app(self) -> web.Application:
@@ -68,6 +72,7 @@ class Operation:
     body: type[BaseModel] | None
     query: type[BaseModel] | None
     errors: tuple[int, ...]
+    media_type: str = "application/json"
 
     @property
     def path_params(self) -> list[str]:
@@ -115,11 +120,13 @@ class ApiRouter:
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         errors: tuple[int, ...] = (),
+        media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(
                 Operation(
-                    method, path, handler, summary, tag, auth, status, response, body, query, errors
+                    method, path, handler, summary, tag, auth, status, response, body, query,
+                    errors, media_type,
                 )
             )
             return handler
@@ -161,8 +168,10 @@ def _invalid(exc: ValidationError, location: str) -> Invalid:
 
 def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def endpoint(request: web.Request) -> web.StreamResponse:
-        principal = None
-        if op.auth != "public":
+        principal = device_id = None
+        if op.auth == "device":
+            device_id = await request.app[keys.INGEST_TOKENS].device_for(bearer_token(request))
+        elif op.auth != "public":
             principal = await request.app[keys.ACCOUNTS].authenticate(bearer_token(request))
             if op.auth == "admin" and not principal.is_admin:
                 raise Forbidden("this needs the admin role")
@@ -180,8 +189,13 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
                 body = op.body.model_validate(raw)
             except ValidationError as exc:
                 raise _invalid(exc, "body") from None
-        result = await op.handler(Call(request, principal, path, query, body))
+        result = await op.handler(Call(request, principal, path, query, body, device_id))
         reply = result if isinstance(result, Reply) else Reply(op.status, result)
+        if reply.text is not None:
+            return web.Response(
+                status=reply.status, text=reply.text, headers=reply.headers,
+                content_type=op.media_type,
+            )
         if reply.body is None:
             return web.Response(status=reply.status, headers=reply.headers)
         return web.json_response(

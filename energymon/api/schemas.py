@@ -44,6 +44,15 @@ Kwh = Annotated[
 ]
 
 
+MeterKind = Annotated[
+    Literal["interval", "cumulative"],
+    Field(
+        description="interval: each reading is the energy since the previous one; "
+        "cumulative: each reading is the register total."
+    ),
+]
+
+
 def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
@@ -103,6 +112,7 @@ class DeviceCreate(Body):
     description: Description
     address: Address = ""
     max_hourly_kwh: Kwh
+    meter_kind: MeterKind = "interval"
     owner_id: Id | None = Field(None, description="The owner; leave out or null for an orphan.")
 
 
@@ -110,6 +120,7 @@ class DeviceUpdate(Body):
     description: Description = optional()
     address: Address = optional()
     max_hourly_kwh: Kwh = optional()
+    meter_kind: MeterKind = optional()
 
 
 class AssignIn(Body):
@@ -163,6 +174,7 @@ class DeviceOut(Out):
     description: str
     address: str
     max_hourly_kwh: float
+    meter_kind: MeterKind
     owner_id: int | None
     created_at: datetime
 
@@ -173,6 +185,7 @@ class DeviceOut(Out):
             description=device.description,
             address=device.address,
             max_hourly_kwh=device.max_hourly_wh / 1000,
+            meter_kind=device.meter_kind,  # type: ignore[arg-type]
             owner_id=device.owner_id,
             created_at=device.created_at,
         )

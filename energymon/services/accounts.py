@@ -10,7 +10,7 @@ from energymon.auth.throttle import LoginThrottle
 from energymon.auth.tokens import TokenIssuer
 from energymon.errors import Unauthorized
 from energymon.models import Principal, Role, User
-from energymon.services.access import normalize_email
+from energymon.services.access import normalize_email, storable_email
 from energymon.storage import Database
 from energymon.storage import users as users_store
 
@@ -43,11 +43,12 @@ class AccountService:
 
     async def register(self, *, email: str, password: str, name: str) -> User:
         """Create a normal user account."""
+        email = storable_email(email)
         password_hash = await self._hasher.hash(password)
         async with self._db.write() as conn:
             return await users_store.insert(
                 conn,
-                email=normalize_email(email),
+                email=email,
                 name=name.strip(),
                 role=Role.USER,
                 password_hash=password_hash,

@@ -53,6 +53,7 @@ class DeviceService:
         address: str,
         max_hourly_wh: int,
         owner_id: int | None = None,
+        meter_kind: str = "interval",
     ) -> Device:
         require_admin(principal)
         async with self._db.write() as conn:
@@ -64,6 +65,7 @@ class DeviceService:
                 address=address.strip(),
                 max_hourly_wh=max_hourly_wh,
                 owner_id=owner_id,
+                meter_kind=meter_kind,
             )
 
     async def update(self, principal: Principal, device_id: int, changes: dict[str, Any]) -> Device:

@@ -7,7 +7,7 @@ from typing import Any
 from energymon.auth.passwords import PasswordHasher
 from energymon.errors import Conflict, NotFound
 from energymon.models import Principal, Role, User
-from energymon.services.access import normalize_email, require_admin
+from energymon.services.access import normalize_email, require_admin, storable_email
 from energymon.storage import Database
 from energymon.storage import users as users_store
 
@@ -46,11 +46,12 @@ class UserService:
         disabled: bool = False,
     ) -> User:
         require_admin(principal)
+        email = storable_email(email)
         password_hash = await self._hasher.hash(password)
         async with self._db.write() as conn:
             return await users_store.insert(
                 conn,
-                email=normalize_email(email),
+                email=email,
                 name=name.strip(),
                 role=role,
                 password_hash=password_hash,
@@ -66,7 +67,7 @@ class UserService:
         require_admin(principal)
         changes = dict(changes)
         if "email" in changes:
-            changes["email"] = normalize_email(changes["email"])
+            changes["email"] = storable_email(changes["email"])
         if "name" in changes:
             changes["name"] = changes["name"].strip()
         if "password" in changes:

@@ -14,10 +14,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from energymon.errors import Unavailable
+from energymon.errors import Contention, Unavailable
 
 _LOGGER = logging.getLogger(__name__)
 
+# MySQL errors that mean "lost a race, run the transaction again": deadlock, lock wait timeout.
+MYSQL_RETRYABLE = {1213, 1205}
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
@@ -92,7 +94,13 @@ def _unavailable_on_outage() -> Iterator[None]:
     """A lost connection or a locked database is an outage to retry, not a bug."""
     try:
         yield
-    except (OperationalError, InterfaceError) as exc:
+    except OperationalError as exc:
+        code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        if code in MYSQL_RETRYABLE:
+            raise Contention("the database is busy; try again") from exc
+        _LOGGER.warning("database unavailable: %s", exc.orig if exc.orig else exc)
+        raise Unavailable("the database is unavailable; try again shortly") from exc
+    except InterfaceError as exc:
         _LOGGER.warning("database unavailable: %s", exc.orig if exc.orig else exc)
         raise Unavailable("the database is unavailable; try again shortly") from exc
 

@@ -20,6 +20,7 @@ _COLUMNS = (
     devices.c.max_hourly_wh,
     devices.c.owner_id,
     devices.c.created_at,
+    devices.c.meter_kind,
 )
 
 
@@ -31,6 +32,7 @@ def _device(row: sa.Row[Any]) -> Device:
         max_hourly_wh=int(row.max_hourly_wh),
         owner_id=row.owner_id,
         created_at=aware(row.created_at),
+        meter_kind=row.meter_kind,
     )
 
 
@@ -45,12 +47,14 @@ async def insert(
     address: str,
     max_hourly_wh: int,
     owner_id: int | None,
+    meter_kind: str = "interval",
 ) -> Device:
     now = utcnow()
     values = {
         "description": description,
         "address": address,
         "max_hourly_wh": max_hourly_wh,
+        "meter_kind": meter_kind,
         "owner_id": owner_id,
         "created_at": now,
         "updated_at": now,
@@ -66,6 +70,7 @@ async def insert(
         max_hourly_wh=max_hourly_wh,
         owner_id=owner_id,
         created_at=aware(now),
+        meter_kind=meter_kind,
     )
 
 

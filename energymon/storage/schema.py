@@ -42,6 +42,7 @@ devices = sa.Table(
     sa.Column("description", sa.String(200), nullable=False),
     sa.Column("address", sa.String(300), nullable=False),
     sa.Column("max_hourly_wh", sa.BigInteger(), nullable=False),
+    sa.Column("meter_kind", sa.String(16), nullable=False, server_default="interval"),
     sa.Column(
         "owner_id",
         ID,
@@ -51,5 +52,62 @@ devices = sa.Table(
     ),
     sa.Column("created_at", sa.DateTime(), nullable=False),
     sa.Column("updated_at", sa.DateTime(), nullable=False),
+    **MYSQL_TABLE,
+)
+
+# ---- readings ------------------------------------------------------------------------------
+# Energy is kept as integer milli-watt-hours (1 mWh = 0.000001 kWh), so sums are exact on
+# both engines; timestamps as integer Unix seconds, so hours are plain arithmetic.
+
+meter_kinds = ("interval", "cumulative")
+
+readings = sa.Table(
+    "readings",
+    metadata,
+    sa.Column("device_id", ID, sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("ts", sa.BigInteger(), nullable=False),
+    # What the meter sent: energy since its previous reading, or its register total.
+    sa.Column("value_mwh", sa.BigInteger(), nullable=False),
+    # The consumption this reading accounts for (equal to value_mwh for interval meters).
+    sa.Column("consumption_mwh", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("device_id", "ts"),
+    **MYSQL_TABLE,
+)
+
+hourly = sa.Table(
+    "hourly",
+    metadata,
+    sa.Column("device_id", ID, sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("hour_ts", sa.BigInteger(), nullable=False),
+    sa.Column("total_mwh", sa.BigInteger(), nullable=False),
+    sa.Column("readings", sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint("device_id", "hour_ts"),
+    **MYSQL_TABLE,
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("device_id", ID, sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("hour_ts", sa.BigInteger(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # hourly_limit: the hour's total when it crossed; peak_power: the average power in mW.
+    sa.Column("value", sa.BigInteger(), nullable=False),
+    sa.Column("limit_wh", sa.BigInteger(), nullable=False),
+    sa.Column("late", sa.Boolean(), nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("acknowledged_at", sa.DateTime(), nullable=True),
+    sa.UniqueConstraint("device_id", "hour_ts", "kind"),
+    **MYSQL_TABLE,
+)
+
+ingest_tokens = sa.Table(
+    "ingest_tokens",
+    metadata,
+    sa.Column("device_id", ID, sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    # SHA-256 of the token; the token itself is shown once, when created.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
     **MYSQL_TABLE,
 )

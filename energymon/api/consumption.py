@@ -1,0 +1,187 @@
+"""Consumption out: hourly for a day, daily over a range, raw readings; JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from energymon import keys
+from energymon.api.reading_schemas import (
+    DailyOut,
+    DailyQuery,
+    DayOut,
+    HourlyOut,
+    HourlyQuery,
+    HourOut,
+    ReadingOut,
+    ReadingPage,
+    ReadingsQuery,
+)
+from energymon.api.router import ApiRouter, Call, Reply
+from energymon.errors import FieldError, Invalid
+from energymon.services.consumption import MAX_DAYS
+from energymon.services.readings import mwh_to_kwh
+
+router = ApiRouter()
+TAG = "consumption"
+BASE = "/api/v1/devices/{device_id}"
+
+
+def _csv(header: list[str], rows: list[list[object]], filename: str) -> Reply:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Reply(
+        200, text=out.getvalue(), headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+async def _hourly(call: Call) -> HourlyOut:
+    q: HourlyQuery = call.query
+    device, hours = await call.app[keys.CONSUMPTION].hourly(
+        call.me, call.path["device_id"], q.date, q.zone
+    )
+    limit_mwh = device.max_hourly_wh * 1000
+    return HourlyOut(
+        device_id=device.id,
+        date=q.date,
+        tz=q.tz,
+        limit_kwh=device.max_hourly_wh / 1000,
+        hours=[
+            HourOut(
+                start=h.start,
+                kwh=None if h.total_mwh is None else mwh_to_kwh(h.total_mwh),
+                readings=h.readings,
+                over_limit=h.total_mwh is not None and h.total_mwh > limit_mwh,
+            )
+            for h in hours
+        ],
+    )
+
+
+@router.route(
+    "GET", f"{BASE}/consumption/hourly", summary="Hour by hour for one local day", tag=TAG,
+    auth="user", query=HourlyQuery, response=HourlyOut,
+)
+async def hourly_consumption(call: Call) -> HourlyOut:
+    """Every hour of the local day (23 or 25 on daylight-saving change days), with kWh,
+    reading count and whether it went over the device's current limit. Hours without data
+    have `kwh: null`, not zero."""
+    return await _hourly(call)
+
+
+@router.route(
+    "GET", f"{BASE}/consumption/hourly.csv", summary="Hourly consumption as CSV", tag=TAG,
+    auth="user", query=HourlyQuery, media_type="text/csv",
+)
+async def hourly_consumption_csv(call: Call) -> Reply:
+    """The same hours as CSV: hour_start,kwh,readings,over_limit (empty kwh: no data)."""
+    result = await _hourly(call)
+    rows: list[list[object]] = [
+        [h.start.isoformat(), "" if h.kwh is None else h.kwh, h.readings, str(h.over_limit).lower()]
+        for h in result.hours
+    ]
+    filename = f"device-{result.device_id}-{result.date}-hourly.csv"
+    return _csv(["hour_start", "kwh", "readings", "over_limit"], rows, filename)
+
+
+async def _daily(call: Call) -> DailyOut:
+    q: DailyQuery = call.query
+    if q.end < q.start or (q.end - q.start).days >= MAX_DAYS:
+        raise Invalid(
+            f"`to` must be on or after `from`, at most {MAX_DAYS} days",
+            [FieldError("to", "out of range", "query")],
+        )
+    device, days = await call.app[keys.CONSUMPTION].daily(
+        call.me, call.path["device_id"], q.start, q.end, q.zone
+    )
+    return DailyOut(
+        device_id=device.id,
+        tz=q.tz,
+        days=[
+            DayOut(
+                date=d.date,
+                kwh=None if d.total_mwh is None else mwh_to_kwh(d.total_mwh),
+                hours_with_data=d.hours_with_data,
+            )
+            for d in days
+        ],
+    )
+
+
+@router.route(
+    "GET", f"{BASE}/consumption/daily", summary="Daily totals over a range", tag=TAG,
+    auth="user", query=DailyQuery, response=DailyOut,
+)
+async def daily_consumption(call: Call) -> DailyOut:
+    """One total per local day from `from` to `to` inclusive; days without data are null."""
+    return await _daily(call)
+
+
+@router.route(
+    "GET", f"{BASE}/consumption/daily.csv", summary="Daily totals as CSV", tag=TAG,
+    auth="user", query=DailyQuery, media_type="text/csv",
+)
+async def daily_consumption_csv(call: Call) -> Reply:
+    """The same days as CSV: date,kwh,hours_with_data."""
+    result = await _daily(call)
+    rows: list[list[object]] = [
+        [d.date.isoformat(), "" if d.kwh is None else d.kwh, d.hours_with_data] for d in result.days
+    ]
+    return _csv(["date", "kwh", "hours_with_data"], rows, f"device-{result.device_id}-daily.csv")
+
+
+def _bounds(q: ReadingsQuery) -> tuple[int, int]:
+    errors = [
+        FieldError(name, "needs a UTC offset", "query")
+        for name, value in (("from", q.start), ("to", q.end))
+        if value.tzinfo is None
+    ]
+    if errors:
+        raise Invalid("timestamps need a UTC offset (such as Z)", errors)
+    return int(q.start.timestamp()), int(q.end.timestamp())
+
+
+async def _readings(call: Call, limit: int) -> ReadingPage:
+    q: ReadingsQuery = call.query
+    start, end = _bounds(q)
+    device, rows = await call.app[keys.CONSUMPTION].readings(
+        call.me, call.path["device_id"], start, end, after_ts=q.after, limit=limit
+    )
+    return ReadingPage(
+        device_id=device.id,
+        items=[
+            ReadingOut(
+                ts=datetime.fromtimestamp(r.ts, UTC),
+                value_kwh=mwh_to_kwh(r.value_mwh),
+                consumption_kwh=mwh_to_kwh(r.consumption_mwh),
+            )
+            for r in rows
+        ],
+        next_after=rows[-1].ts if len(rows) == limit else None,
+    )
+
+
+@router.route(
+    "GET", f"{BASE}/readings", summary="Raw readings over a range", tag=TAG, auth="user",
+    query=ReadingsQuery, response=ReadingPage,
+)
+async def list_readings(call: Call) -> ReadingPage:
+    """Readings in [from, to) in time order, a page at a time (`after` = previous `next_after`)."""
+    q: ReadingsQuery = call.query
+    return await _readings(call, q.capped_limit())
+
+
+@router.route(
+    "GET", f"{BASE}/readings.csv", summary="Raw readings as CSV", tag=TAG, auth="user",
+    query=ReadingsQuery, media_type="text/csv",
+)
+async def readings_csv(call: Call) -> Reply:
+    """Readings in [from, to) as CSV (ts,value_kwh,consumption_kwh), up to 100,000 rows."""
+    page = await _readings(call, 100_000)
+    rows: list[list[object]] = [
+        [r.ts.isoformat(), r.value_kwh, r.consumption_kwh] for r in page.items
+    ]
+    return _csv(["ts", "value_kwh", "consumption_kwh"], rows, f"device-{page.device_id}-readings.csv")

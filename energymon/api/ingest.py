@@ -1,0 +1,75 @@
+"""Readings over HTTP, authenticated by a per-device ingest token, and the tokens themselves."""
+
+from __future__ import annotations
+
+import time
+
+from energymon import keys
+from energymon.api.reading_schemas import IngestBody, IngestItem, IngestResult, IngestTokenOut
+from energymon.api.router import ApiRouter, Call, Reply
+from energymon.errors import FieldError, Invalid
+from energymon.services.ingest import CONFLICT, DUPLICATE, REJECTED, STORED
+from energymon.services.readings import Reading, Rejected, parse_reading
+
+router = ApiRouter()
+
+
+@router.route(
+    "POST", "/api/v1/ingest", summary="Send readings", tag="readings", auth="device",
+    body=IngestBody, response=IngestResult,
+)
+async def ingest(call: Call) -> IngestResult:
+    """One reading or an array. The answer comes once the readings are durable and says per
+    item what happened: stored, duplicate (already stored, nothing changed), conflict (a
+    different value is stored for that time; the first is kept) or rejected (with the reason).
+    When every item is rejected the answer is 422. A token writes its own device only."""
+    raw = call.body.model_dump(mode="python", exclude_unset=True)
+    items = raw if isinstance(raw, list) else [raw]
+    device_id = call.device_id
+    assert device_id is not None
+    now = time.time()
+    parsed: list[Reading | Rejected] = []
+    for item in items:
+        reading = parse_reading(item, now, device_id=device_id)
+        if isinstance(reading, Reading) and reading.device_id != device_id:
+            reading = Rejected(f"this token writes device {device_id} only", item)
+        parsed.append(reading)
+    outcomes = await call.app[keys.INGEST].ingest(parsed)
+    if all(o.status == REJECTED for o in outcomes):
+        errors = [
+            FieldError(f"[{i}]" if isinstance(raw, list) else "body", o.reason or "rejected")
+            for i, o in enumerate(outcomes)
+        ]
+        raise Invalid("no reading was stored: " + "; ".join(e.message for e in errors[:5]), errors)
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in (STORED, DUPLICATE, CONFLICT)}
+    return IngestResult(
+        stored=counts[STORED],
+        duplicates=counts[DUPLICATE],
+        conflicts=counts[CONFLICT],
+        rejected=sum(1 for o in outcomes if o.status == REJECTED),
+        items=[
+            IngestItem(index=i, status=o.status, reason=o.reason)  # type: ignore[arg-type]
+            for i, o in enumerate(outcomes)
+        ],
+    )
+
+
+@router.route(
+    "POST", "/api/v1/devices/{device_id}/ingest-token", summary="Create or rotate a device's ingest token",
+    tag="readings", auth="admin", response=IngestTokenOut, status=201,
+)
+async def rotate_ingest_token(call: Call) -> IngestTokenOut:
+    """A new token for the device, shown only in this answer; the previous one stops working."""
+    device_id = call.path["device_id"]
+    token = await call.app[keys.INGEST_TOKENS].rotate(call.me, device_id)
+    return IngestTokenOut(device_id=device_id, token=token)
+
+
+@router.route(
+    "DELETE", "/api/v1/devices/{device_id}/ingest-token", summary="Revoke a device's ingest token",
+    tag="readings", auth="admin", status=204,
+)
+async def revoke_ingest_token(call: Call) -> Reply:
+    """The device's token stops working."""
+    await call.app[keys.INGEST_TOKENS].revoke(call.me, call.path["device_id"])
+    return Reply(204)

@@ -1,0 +1,217 @@
+"""The RabbitMQ consumer: batches of readings in, one transaction per batch, then acks.
+
+Topology (declared here, idempotently):
+- exchange `<ns>.readings` (direct, durable), routing key `readings` (ns: broker.namespace);
+- queue `<ns>.readings` (quorum, durable) with a delivery limit, dead-lettering to
+- exchange `<ns>.readings.dlx` -> queue `<ns>.readings.dlq`.
+Refused readings are published to the DLQ with the reasons in the `x-energymon-reason`
+header (confirmed) before their message is acked. A message that keeps crashing the
+consumer is dead-lettered by the broker once it reaches the delivery limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import AMQPError
+
+from energymon.config import BrokerConfig
+from energymon.ingest.batches import DeadLetter, process
+from energymon.services.ingest import IngestService
+
+_LOGGER = logging.getLogger(__name__)
+
+ROUTING_KEY = "readings"
+DLQ_KEY = "dlq"
+REASON_HEADER = "x-energymon-reason"
+
+
+@dataclass(frozen=True)
+class Names:
+    """Exchange and queue names under one namespace (default `energymon`)."""
+
+    namespace: str = "energymon"
+
+    @property
+    def exchange(self) -> str:
+        return f"{self.namespace}.readings"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.namespace}.readings"
+
+    @property
+    def dlx(self) -> str:
+        return f"{self.namespace}.readings.dlx"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.namespace}.readings.dlq"
+
+
+async def connect(config: BrokerConfig) -> AbstractRobustConnection:
+    """A connection that comes back by itself after the broker restarts."""
+    context = None
+    if config.url.startswith("amqps://"):
+        context = ssl.create_default_context(cafile=config.ca_file or None)
+    return await aio_pika.connect_robust(config.url, ssl_context=context)
+
+
+async def declare_topology(
+    channel: AbstractChannel, names: Names, delivery_limit: int
+) -> tuple[AbstractExchange, AbstractQueue]:
+    """Exchanges and queues for readings; returns the readings exchange and queue."""
+    exchange = await channel.declare_exchange(
+        names.exchange, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    dlx = await channel.declare_exchange(names.dlx, aio_pika.ExchangeType.DIRECT, durable=True)
+    dlq = await channel.declare_queue(names.dlq, durable=True)
+    await dlq.bind(dlx, DLQ_KEY)
+    queue = await channel.declare_queue(
+        names.queue,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": delivery_limit,
+            "x-dead-letter-exchange": names.dlx,
+            "x-dead-letter-routing-key": DLQ_KEY,
+        },
+    )
+    await queue.bind(exchange, ROUTING_KEY)
+    return exchange, queue
+
+
+class AmqpIngest:
+    """Consumes `energymon.readings` in batches and feeds the ingest service."""
+
+    def __init__(
+        self, config: BrokerConfig, ingest: IngestService, connection: AbstractRobustConnection
+    ) -> None:
+        self._config = config
+        self._ingest = ingest
+        self._connection = connection
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._stopping = False
+        self._dlx: AbstractExchange | None = None
+        self.names = Names(config.namespace)
+
+    async def start(self) -> None:
+        """Declare the topology and start receiving."""
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self._config.prefetch)
+        _, queue = await declare_topology(channel, self.names, self._config.delivery_limit)
+        confirm_channel = await self._connection.channel(publisher_confirms=True)
+        self._dlx = await confirm_channel.get_exchange(self.names.dlx)
+        await queue.consume(self._inbox.put, no_ack=False)
+        _LOGGER.info("consuming readings from %s", self.names.queue)
+
+    async def run(self) -> None:
+        """Process batches until cancelled."""
+        while True:
+            batch = await self._next_batch()
+            await self._handle(batch)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def _next_batch(self) -> list[AbstractIncomingMessage]:
+        batch = [await self._inbox.get()]
+        limit = self._config.batch_messages
+        deadline = asyncio.get_running_loop().time() + self._config.batch_wait_ms / 1000
+        while len(batch) < limit:
+            while len(batch) < limit and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            if len(batch) >= limit:
+                break
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
+        try:
+            letters = await process(
+                self._ingest, [m.body for m in batch], stopping=lambda: self._stopping
+            )
+            for letter in letters:
+                await self._dead_letter(batch[letter.message_index], letter)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug, not bad input: give the messages back. The delivery limit stops a
+            # message that crashes every time from looping for ever.
+            _LOGGER.exception("ingest batch of %d messages failed; requeueing", len(batch))
+            await self._settle(batch, ack=False)
+            return
+        await self._settle(batch, ack=True)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, letter: DeadLetter) -> None:
+        assert self._dlx is not None
+        reason = "; ".join(letter.reasons)[:1000]
+        headers = {REASON_HEADER: reason}
+        if message.routing_key:
+            headers["x-energymon-routing-key"] = message.routing_key
+        await self._dlx.publish(
+            aio_pika.Message(
+                letter.body,
+                headers=headers,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=DLQ_KEY,
+        )
+        _LOGGER.info("dead-lettered part of a message: %s", reason)
+
+    @staticmethod
+    async def _settle(batch: list[AbstractIncomingMessage], *, ack: bool) -> None:
+        """Ack (or requeue) a batch with one frame per channel."""
+        last: dict[int, AbstractIncomingMessage] = {}
+        for message in batch:
+            last[id(message.channel)] = message
+        for message in last.values():
+            try:
+                if ack:
+                    await message.ack(multiple=True)
+                else:
+                    await message.nack(multiple=True, requeue=True)
+            except (AMQPError, ConnectionError, RuntimeError) as exc:
+                # The channel was lost: the broker redelivers these, and storage dedupes.
+                _LOGGER.warning("could not settle messages on a closed channel: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def consuming(config: BrokerConfig, ingest: IngestService) -> AsyncIterator[AmqpIngest]:
+    """Run the consumer in the background for the life of the block."""
+    connection = await connect(config)
+    consumer = AmqpIngest(config, ingest, connection)
+    try:
+        await consumer.start()
+    except BaseException:
+        await connection.close()
+        raise
+    task = asyncio.create_task(consumer.run(), name="energymon-amqp-ingest")
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await connection.close()

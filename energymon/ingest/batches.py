@@ -1,0 +1,81 @@
+"""Turning a batch of message bodies into stored readings and dead letters, whatever carried them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from energymon.errors import Unavailable
+from energymon.services.ingest import CONFLICT, REJECTED, IngestService
+from energymon.services.readings import Reading, Rejected, mwh_to_kwh, parse_message
+
+_LOGGER = logging.getLogger(__name__)
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """The part of one message that was refused, and why."""
+
+    message_index: int
+    body: bytes
+    reasons: list[str]
+
+
+def _dead_body(items: list[Reading | Rejected]) -> bytes:
+    def raw(item: Reading | Rejected) -> object:
+        if isinstance(item, Rejected):
+            return item.raw
+        ts = datetime.fromtimestamp(item.ts, UTC).isoformat().replace("+00:00", "Z")
+        return {"device_id": item.device_id, "ts": ts, "value": mwh_to_kwh(item.value_mwh)}
+
+    values = [raw(i) for i in items]
+    return json.dumps(values[0] if len(values) == 1 else values, default=str).encode()
+
+
+async def process(
+    ingest: IngestService,
+    bodies: Sequence[bytes],
+    *,
+    stopping: Callable[[], bool] = lambda: False,
+) -> list[DeadLetter]:
+    """Store every good reading of the batch; return what must go to the dead-letter queue.
+
+    A database outage is waited out here, with backoff, while the messages stay unacknowledged,
+    so good readings are never dead-lettered and redelivery counts do not grow.
+    """
+    now = time.time()
+    owners: list[int] = []
+    items: list[Reading | Rejected] = []
+    for index, body in enumerate(bodies):
+        for item in parse_message(body, now):
+            owners.append(index)
+            items.append(item)
+    delay = 0.5
+    while True:
+        try:
+            outcomes = await ingest.ingest(items)
+            break
+        except Unavailable as exc:
+            if stopping():
+                raise
+            _LOGGER.warning("ingest paused, retrying in %.1fs: %s", delay, exc.detail)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+    bad: dict[int, tuple[list[Reading | Rejected], list[str]]] = {}
+    for owner, item, outcome in zip(owners, items, outcomes, strict=True):
+        if outcome.status in (REJECTED, CONFLICT):
+            entry = bad.setdefault(owner, ([], []))
+            entry[0].append(item)
+            entry[1].append(f"{outcome.status}: {outcome.reason}")
+    letters = []
+    for index, (bad_items, reasons) in sorted(bad.items()):
+        whole = any(isinstance(i, Rejected) and i.whole_message for i in bad_items)
+        body = bodies[index] if whole else _dead_body(bad_items)
+        letters.append(DeadLetter(index, body, reasons))
+    return letters

@@ -1,0 +1,101 @@
+"""Consumption out: hourly per local day, daily over a range, raw readings.
+
+Hours are the stored UTC clock hours. A local day holds the hours that start inside it:
+23 or 25 on daylight-saving change days; in zones whose offset is not whole hours (such as
+Asia/Kolkata), the hours start at half past in local time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from energymon.models import Device, Principal
+from energymon.services.devices import DeviceService
+from energymon.storage import Database
+from energymon.storage import readings as readings_store
+from energymon.storage.readings import StoredReading
+
+HOUR = 3600
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class Hour:
+    start: datetime
+    total_mwh: int | None
+    readings: int
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    date: date
+    total_mwh: int | None
+    hours_with_data: int
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """Unix seconds of the local midnight starting `day` and the next one."""
+    start = datetime.combine(day, time(0), tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tz)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def hours_in(start: int, end: int) -> range:
+    """The UTC hours that start in [start, end)."""
+    first = start if start % HOUR == 0 else start - start % HOUR + HOUR
+    return range(first, end, HOUR)
+
+
+class ConsumptionService:
+    """Reads totals and readings for the devices a caller may see."""
+
+    def __init__(self, db: Database, devices: DeviceService) -> None:
+        self._db = db
+        self._devices = devices
+
+    async def hourly(
+        self, principal: Principal, device_id: int, day: date, tz: ZoneInfo
+    ) -> tuple[Device, list[Hour]]:
+        device = await self._devices.get(principal, device_id)
+        start, end = day_bounds(day, tz)
+        async with self._db.read() as conn:
+            rows = await readings_store.hours(conn, device_id, start, end)
+        hours = [
+            Hour(
+                datetime.fromtimestamp(h, UTC).astimezone(tz),
+                rows[h][0] if h in rows else None,
+                rows[h][1] if h in rows else 0,
+            )
+            for h in hours_in(start, end)
+        ]
+        return device, hours
+
+    async def daily(
+        self, principal: Principal, device_id: int, first: date, last: date, tz: ZoneInfo
+    ) -> tuple[Device, list[Day]]:
+        device = await self._devices.get(principal, device_id)
+        start, _ = day_bounds(first, tz)
+        _, end = day_bounds(last, tz)
+        async with self._db.read() as conn:
+            rows = await readings_store.hours(conn, device_id, start, end)
+        days = []
+        current = first
+        while current <= last:
+            lo, hi = day_bounds(current, tz)
+            values = [rows[h][0] for h in hours_in(lo, hi) if h in rows]
+            days.append(Day(current, sum(values) if values else None, len(values)))
+            current += timedelta(days=1)
+        return device, days
+
+    async def readings(
+        self, principal: Principal, device_id: int, start: int, end: int, *,
+        after_ts: int | None, limit: int,
+    ) -> tuple[Device, list[StoredReading]]:
+        device = await self._devices.get(principal, device_id)
+        async with self._db.read() as conn:
+            rows = await readings_store.page(
+                conn, device_id, start, end, after_ts=after_ts, limit=limit
+            )
+        return device, rows

@@ -1,0 +1,304 @@
+"""Storing readings exactly once, keeping hourly totals exact and checking limits inline.
+
+Every transport (AMQP consumer, HTTP ingest, in-process bus) hands batches to `ingest`.
+One batch is one transaction: look up the meters, drop what is already stored, insert the
+new readings, add them to their hours, read the totals back and raise the alerts whose
+limit this batch crossed. Races with other writers are retried as a whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from energymon.errors import Contention
+from energymon.events import ALERT_RAISED, HOURLY_UPDATED, READING_STORED, Event, EventHub
+from energymon.services import alerts as rules
+from energymon.services.readings import Reading, Rejected, mwh_to_kwh
+from energymon.storage import Database
+from energymon.storage import alerts as alerts_store
+from energymon.storage import readings as readings_store
+from energymon.storage.alerts import AlertRow
+from energymon.storage.readings import Meter, StoredReading
+
+_LOGGER = logging.getLogger(__name__)
+
+STORED, DUPLICATE, CONFLICT, REJECTED = "stored", "duplicate", "conflict", "rejected"
+ATTEMPTS = 8
+Key = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one input item."""
+
+    status: str
+    reason: str | None = None
+
+
+@dataclass
+class _Batch:
+    """The work and results of one transaction."""
+
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    rows: list[dict[str, int]] = field(default_factory=list)
+    updates: list[dict[str, int]] = field(default_factory=list)
+    hour_deltas: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    peaks: dict[Key, int] = field(default_factory=dict)
+    totals: dict[Key, int] = field(default_factory=dict)
+    alerts: list[AlertRow] = field(default_factory=list)
+    meters: dict[int, Meter] = field(default_factory=dict)
+
+
+def cumulative_delta(previous_mwh: int, current_mwh: int) -> int:
+    """Consumption between two register readings; a register that went back was reset."""
+    return current_mwh - previous_mwh if current_mwh >= previous_mwh else current_mwh
+
+
+class IngestService:
+    """The one way readings get stored."""
+
+    def __init__(
+        self, db: Database, hub: EventHub, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = db
+        self._hub = hub
+        self._clock = clock
+
+    async def ingest(self, items: Sequence[Reading | Rejected]) -> list[Outcome]:
+        """Store the readings among `items`; one outcome per item, in order."""
+        outcomes: list[Outcome | None] = [None] * len(items)
+        first: dict[Key, int] = {}
+        candidates: list[tuple[int, Reading]] = []
+        repeats: list[tuple[int, int]] = []
+        for index, item in enumerate(items):
+            if isinstance(item, Rejected):
+                outcomes[index] = Outcome(REJECTED, item.reason)
+                continue
+            key = (item.device_id, item.ts)
+            if key in first:
+                repeats.append((index, first[key]))
+            else:
+                first[key] = index
+                candidates.append((index, item))
+        if candidates:
+            batch = await self._store_with_retry(candidates)
+            for index, outcome in batch.outcomes.items():
+                outcomes[index] = outcome
+            self._announce(batch)
+        for index, first_index in repeats:
+            outcomes[index] = self._repeat(items[index], items[first_index], outcomes[first_index])
+        return [o if o is not None else Outcome(REJECTED, "not processed") for o in outcomes]
+
+    @staticmethod
+    def _repeat(item: Reading | Rejected, first: Reading | Rejected, prior: Outcome | None) -> Outcome:
+        """A key sent twice in one batch: the first one decides."""
+        assert isinstance(item, Reading) and isinstance(first, Reading)
+        if item.value_mwh != first.value_mwh:
+            return Outcome(CONFLICT, "the same device and time came twice with different values")
+        if prior is None or prior.status == STORED:
+            return Outcome(DUPLICATE, "already stored")
+        return prior
+
+    async def _store_with_retry(self, candidates: list[tuple[int, Reading]]) -> _Batch:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._db.write() as conn:
+                    return await self._store(conn, candidates, self._clock())
+            except Contention:
+                if attempt == ATTEMPTS:
+                    raise
+                _LOGGER.debug("ingest batch lost a race, attempt %d", attempt)
+                await asyncio.sleep(0.005 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _store(
+        self, conn: AsyncConnection, candidates: list[tuple[int, Reading]], now: float
+    ) -> _Batch:
+        batch = _Batch()
+        batch.meters = await readings_store.meters(conn, {r.device_id for _, r in candidates})
+        known = []
+        for index, reading in candidates:
+            if reading.device_id in batch.meters:
+                known.append((index, reading))
+            else:
+                batch.outcomes[index] = Outcome(REJECTED, f"unknown device {reading.device_id}")
+        stored = await readings_store.existing(conn, [(r.device_id, r.ts) for _, r in known])
+        fresh: list[tuple[int, Reading]] = []
+        for index, reading in known:
+            previous = stored.get((reading.device_id, reading.ts))
+            if previous is None:
+                fresh.append((index, reading))
+            elif previous == reading.value_mwh:
+                batch.outcomes[index] = Outcome(DUPLICATE, "already stored")
+            else:
+                batch.outcomes[index] = Outcome(
+                    CONFLICT, f"{mwh_to_kwh(previous)} kWh is already stored for this time"
+                )
+
+        cumulative: dict[int, list[tuple[int, Reading]]] = defaultdict(list)
+        for index, reading in fresh:
+            if batch.meters[reading.device_id].kind == "cumulative":
+                cumulative[reading.device_id].append((index, reading))
+            else:
+                self._add_new(batch, index, reading, reading.value_mwh)
+        for device_id, entries in cumulative.items():
+            await self._place_cumulative(conn, batch, device_id, entries)
+
+        await readings_store.insert(conn, batch.rows)
+        await readings_store.set_consumption(conn, batch.updates)
+        deltas = {k: (v[0], v[1]) for k, v in batch.hour_deltas.items() if v != [0, 0]}
+        batch.totals = await readings_store.add_to_hours(conn, deltas)
+        await self._raise_alerts(conn, batch, deltas, now)
+        return batch
+
+    @staticmethod
+    def _add_new(batch: _Batch, index: int, reading: Reading, consumption: int) -> None:
+        batch.outcomes[index] = Outcome(STORED)
+        batch.rows.append(
+            {
+                "device_id": reading.device_id,
+                "ts": reading.ts,
+                "value_mwh": reading.value_mwh,
+                "consumption_mwh": consumption,
+            }
+        )
+        delta = batch.hour_deltas[(reading.device_id, reading.hour_ts)]
+        delta[0] += consumption
+        delta[1] += 1
+
+    async def _place_cumulative(
+        self,
+        conn: AsyncConnection,
+        batch: _Batch,
+        device_id: int,
+        entries: list[tuple[int, Reading]],
+    ) -> None:
+        """Turn register readings into consumption, against the stored readings around them.
+
+        Each reading accounts for the energy since the reading before it in time. A late
+        reading that lands between two stored ones splits the later one's consumption.
+        """
+        entries.sort(key=lambda e: e[1].ts)
+        neighbours = await readings_store.around(
+            conn, device_id, entries[0][1].ts, entries[-1][1].ts
+        )
+        merged: list[tuple[int, int, StoredReading | None, int | None]] = [
+            (s.ts, s.value_mwh, s, None) for s in neighbours
+        ] + [(r.ts, r.value_mwh, None, index) for index, r in entries]
+        merged.sort(key=lambda m: m[0])
+        by_index = dict(entries)
+        for position, (ts, value, stored_row, index) in enumerate(merged):
+            if position == 0:
+                if index is not None:  # the meter's first reading: its baseline
+                    self._add_new(batch, index, by_index[index], 0)
+                continue
+            prev_ts, prev_value = merged[position - 1][0], merged[position - 1][1]
+            consumption = cumulative_delta(prev_value, value)
+            hour = ts - ts % 3600
+            if index is not None:
+                self._add_new(batch, index, by_index[index], consumption)
+            elif stored_row is not None and stored_row.consumption_mwh != consumption:
+                batch.updates.append({"d": device_id, "t": ts, "c": consumption})
+                batch.hour_deltas[(device_id, hour)][0] += consumption - stored_row.consumption_mwh
+            else:
+                continue
+            power = rules.average_power_mw(consumption, ts - prev_ts)
+            limit = batch.meters[device_id].max_hourly_wh
+            if rules.exceeds_peak(power, limit):
+                key = (device_id, hour)
+                batch.peaks[key] = max(power, batch.peaks.get(key, 0))
+
+    async def _raise_alerts(
+        self, conn: AsyncConnection, batch: _Batch, deltas: dict[Key, tuple[int, int]], now: float
+    ) -> None:
+        for (device_id, hour), (delta, _count) in sorted(deltas.items()):
+            after = batch.totals[(device_id, hour)]
+            limit = batch.meters[device_id].max_hourly_wh
+            if rules.crosses_hourly_limit(after - delta, after, limit):
+                await self._raise(conn, batch, device_id, hour, rules.HOURLY_LIMIT, after, now)
+        for (device_id, hour), power in sorted(batch.peaks.items()):
+            await self._raise(conn, batch, device_id, hour, rules.PEAK_POWER, power, now)
+
+    @staticmethod
+    async def _raise(
+        conn: AsyncConnection, batch: _Batch, device_id: int, hour: int, kind: str, value: int,
+        now: float,
+    ) -> None:
+        alert = await alerts_store.raise_once(
+            conn,
+            device_id=device_id,
+            hour_ts=hour,
+            kind=kind,
+            value=value,
+            limit_wh=batch.meters[device_id].max_hourly_wh,
+            late=rules.is_late(hour, now),
+        )
+        if alert is not None:
+            batch.alerts.append(alert)
+
+    def _announce(self, batch: _Batch) -> None:
+        """Tell the rest of the process, after the commit."""
+        for row in batch.rows:
+            meter = batch.meters[row["device_id"]]
+            self._hub.publish(
+                Event(
+                    READING_STORED,
+                    {
+                        "device_id": row["device_id"],
+                        "ts": row["ts"],
+                        "value_kwh": mwh_to_kwh(row["value_mwh"]),
+                        "consumption_kwh": mwh_to_kwh(row["consumption_mwh"]),
+                    },
+                    device_id=meter.id,
+                    owner_id=meter.owner_id,
+                )
+            )
+        for (device_id, hour), total in batch.totals.items():
+            meter = batch.meters[device_id]
+            self._hub.publish(
+                Event(
+                    HOURLY_UPDATED,
+                    {
+                        "device_id": device_id,
+                        "hour_ts": hour,
+                        "total_kwh": mwh_to_kwh(total),
+                        "limit_kwh": meter.max_hourly_wh / 1000,
+                    },
+                    device_id=device_id,
+                    owner_id=meter.owner_id,
+                )
+            )
+        for alert in batch.alerts:
+            self._hub.publish(
+                Event(
+                    ALERT_RAISED,
+                    alert_payload(alert),
+                    device_id=alert.device_id,
+                    owner_id=alert.owner_id,
+                )
+            )
+            _LOGGER.info("alert %s for device %d hour %d", alert.kind, alert.device_id, alert.hour_ts)
+
+
+def alert_payload(alert: AlertRow) -> dict[str, object]:
+    """An alert as it is shown to people and programs."""
+    hourly = alert.kind == rules.HOURLY_LIMIT
+    return {
+        "id": alert.id,
+        "device_id": alert.device_id,
+        "kind": alert.kind,
+        "hour_ts": alert.hour_ts,
+        "total_kwh": mwh_to_kwh(alert.value) if hourly else None,
+        "power_kw": None if hourly else mwh_to_kwh(alert.value),
+        "limit_kwh": alert.limit_wh / 1000,
+        "late": alert.late,
+        "created_at": alert.created_at.isoformat(),
+        "acknowledged": alert.acknowledged_at is not None,
+    }

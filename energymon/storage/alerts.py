@@ -1,0 +1,123 @@
+"""Alerts table queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from energymon.storage.common import aware, count, utcnow
+from energymon.storage.schema import alerts, devices
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: int
+    device_id: int
+    hour_ts: int
+    kind: str
+    value: int
+    limit_wh: int
+    late: bool
+    created_at: datetime
+    acknowledged_at: datetime | None
+    owner_id: int | None = None
+
+
+_COLUMNS = (
+    alerts.c.id,
+    alerts.c.device_id,
+    alerts.c.hour_ts,
+    alerts.c.kind,
+    alerts.c.value,
+    alerts.c.limit_wh,
+    alerts.c.late,
+    alerts.c.created_at,
+    alerts.c.acknowledged_at,
+    devices.c.owner_id,
+)
+
+
+def _row(row: sa.Row[Any]) -> AlertRow:
+    return AlertRow(
+        id=row.id,
+        device_id=row.device_id,
+        hour_ts=row.hour_ts,
+        kind=row.kind,
+        value=int(row.value),
+        limit_wh=int(row.limit_wh),
+        late=bool(row.late),
+        created_at=aware(row.created_at),
+        acknowledged_at=aware(row.acknowledged_at) if row.acknowledged_at else None,
+        owner_id=row.owner_id,
+    )
+
+
+def _insert_ignore(conn: AsyncConnection) -> Any:
+    if conn.dialect.name == "mysql":
+        return mysql.insert(alerts).prefix_with("IGNORE")
+    return sqlite.insert(alerts).on_conflict_do_nothing()
+
+
+async def raise_once(
+    conn: AsyncConnection, *, device_id: int, hour_ts: int, kind: str, value: int,
+    limit_wh: int, late: bool,
+) -> AlertRow | None:
+    """Store the alert unless that device-hour already has one of this kind."""
+    result = await conn.execute(
+        _insert_ignore(conn).values(
+            device_id=device_id, hour_ts=hour_ts, kind=kind, value=value, limit_wh=limit_wh,
+            late=late, created_at=utcnow(),
+        )
+    )
+    if result.rowcount != 1:
+        return None
+    query = (
+        sa.select(*_COLUMNS)
+        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
+        .where(alerts.c.device_id == device_id, alerts.c.hour_ts == hour_ts, alerts.c.kind == kind)
+    )
+    return _row((await conn.execute(query)).one())
+
+
+async def page(
+    conn: AsyncConnection, *, owner_id: int | None, device_id: int | None,
+    unacknowledged: bool, limit: int, offset: int,
+) -> tuple[list[AlertRow], int]:
+    """Newest first; `owner_id` limits to the devices a user owns now."""
+    query = (
+        sa.select(*_COLUMNS)
+        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
+        .order_by(alerts.c.hour_ts.desc(), alerts.c.id.desc())
+    )
+    if owner_id is not None:
+        query = query.where(devices.c.owner_id == owner_id)
+    if device_id is not None:
+        query = query.where(alerts.c.device_id == device_id)
+    if unacknowledged:
+        query = query.where(alerts.c.acknowledged_at.is_(None))
+    total = await count(conn, query)
+    rows = await conn.execute(query.limit(limit).offset(offset))
+    return [_row(r) for r in rows], total
+
+
+async def get(conn: AsyncConnection, alert_id: int) -> AlertRow | None:
+    query = (
+        sa.select(*_COLUMNS)
+        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
+        .where(alerts.c.id == alert_id)
+    )
+    row = (await conn.execute(query)).first()
+    return _row(row) if row else None
+
+
+async def acknowledge(conn: AsyncConnection, alert_id: int) -> None:
+    await conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id, alerts.c.acknowledged_at.is_(None))
+        .values(acknowledged_at=utcnow())
+    )
