@@ -71,7 +71,10 @@ async def _security_headers(_request: web.Request, response: web.StreamResponse)
 def _database(config: Config):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         db = Database(
-            config.database.url, pool_size=config.database.pool_size, echo=config.database.echo
+            config.database.url,
+            pool_size=config.database.pool_size,
+            echo=config.database.echo,
+            busy_timeout_ms=config.database.sqlite_busy_timeout_ms,
         )
         try:
             if config.demo:

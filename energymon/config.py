@@ -37,6 +37,8 @@ class DatabaseConfig(_Section):
     url: str = "sqlite:///var/energymon.db"
     pool_size: int = Field(10, ge=1, le=200)
     echo: bool = False
+    # SQLite only: how long a write waits for another writer's lock before giving up.
+    sqlite_busy_timeout_ms: int = Field(10_000, ge=0, le=600_000)
 
     @field_validator("url")
     @classmethod

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 from concurrent.futures import Executor
+from functools import cache
 
 import bcrypt
 
@@ -21,6 +22,13 @@ def _prehash(password: str) -> bytes:
 
 def hash_password_sync(password: str, rounds: int) -> str:
     return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+@cache
+def _dummy_hash(rounds: int) -> str:
+    """A hash of a password nobody has, to check against when an email is unknown. One per
+    cost and process: computing it costs as much as a login."""
+    return hash_password_sync("energymon-unknown-account", rounds)
 
 
 def verify_password_sync(password: str, hashed: str) -> bool:
@@ -37,7 +45,7 @@ class PasswordHasher:
         self.rounds = rounds
         self._executor = executor
         # Checked against when an email is unknown, so a miss costs as long as a hit.
-        self._dummy = hash_password_sync("energymon-unknown-account", rounds)
+        self._dummy = _dummy_hash(rounds)
 
     async def hash(self, password: str) -> str:
         loop = asyncio.get_running_loop()

@@ -24,7 +24,6 @@ SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
 )
 
 
@@ -46,7 +45,9 @@ def async_url(url: str) -> URL:
 class Database:
     """An async engine plus the transaction helpers services use."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, busy_timeout_ms: int = 10_000
+    ) -> None:
         self.url = async_url(url)
         self.kind = "sqlite" if self.url.get_backend_name() == "sqlite" else "mysql"
         kwargs: dict[str, Any] = {"echo": echo}
@@ -58,7 +59,7 @@ class Database:
             kwargs.update(pool_size=pool_size, pool_recycle=3600, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.kind == "sqlite":
-            _tune_sqlite(self.engine)
+            _tune_sqlite(self.engine, busy_timeout_ms)
 
     def display_url(self) -> str:
         """The URL with any password hidden, for logs and errors."""
@@ -105,7 +106,7 @@ def _unavailable_on_outage() -> Iterator[None]:
         raise Unavailable("the database is unavailable; try again shortly") from exc
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     """WAL, full sync, foreign keys; and explicit BEGINs so transactions mean what they say."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -114,7 +115,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # begin lazily and only before DML, which breaks read-then-write transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"):
             cursor.execute(pragma)
         cursor.close()
 

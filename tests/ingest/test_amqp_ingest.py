@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import sqlite3
 import socket
 from collections.abc import AsyncIterator
 
@@ -153,3 +154,32 @@ async def test_bad_readings_go_to_the_dlq_with_reasons_and_good_ones_are_stored(
     # The over-limit hour raised one alert even with bad input around it.
     page = await (await amqp_client.get("/api/v1/alerts", headers=alice.headers)).json()
     assert page["total"] == 1
+
+
+async def test_a_database_outage_holds_readings_until_it_is_back(
+    aiohttp_client, db_url, rabbit, names, admin, alice
+):
+    """The database refuses writes for a while: nothing is dead-lettered, nothing is lost."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the outage is made with an SQLite write lock")
+    config = make_config(
+        db_url,
+        broker={"url": rabbit, "namespace": names.namespace, "batch_wait_ms": 5},
+        database={"sqlite_busy_timeout_ms": 100},
+    )
+    client = await aiohttp_client(create_app(config))
+    device = await _device(client, admin, alice)
+    path = db_url.removeprefix("sqlite:///")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # every other writer now gets "database is locked"
+    try:
+        await publish(rabbit, names, [json.dumps(reading(device, m, 0.1)).encode() for m in range(10)])
+        await asyncio.sleep(1.5)  # the consumer keeps failing and backing off meanwhile
+        day = await hourly(client, alice, device, DAY)  # WAL readers still read
+        assert sum(h["readings"] for h in day["hours"]) == 0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    day = await wait_for_readings(client, alice, device, 10, timeout=40)
+    assert sum(h["readings"] for h in day["hours"]) == 10
+    assert await drain_dlq(rabbit, names, 0, timeout=0.5) == []
