@@ -1,0 +1,1 @@
+"""The energymon meter emulator: many simulated smart meters in one asyncio process."""

@@ -1,0 +1,225 @@
+"""AMQP transport: persistent messages, publisher confirms, resend after reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from yarl import URL
+
+from meter_sim.errors import TransportError, UsageError
+from meter_sim.readings import Message
+from meter_sim.sink import Window
+from meter_sim.stats import Stats
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1/"
+DEFAULT_EXCHANGE = "energymon.readings"
+DEFAULT_ROUTING_KEY = "readings"
+DEFAULT_WINDOW = 500
+_MAX_BACKOFF = 5.0
+_WARN_EVERY = 30.0
+
+
+@dataclass(frozen=True)
+class AmqpOptions:
+    """Where and how to publish."""
+
+    url: str
+    exchange: str = DEFAULT_EXCHANGE
+    routing_key: str = DEFAULT_ROUTING_KEY
+    window: int = DEFAULT_WINDOW
+    ssl_context: ssl.SSLContext | None = None
+    reconnect_interval: float = 1.0
+    connect_timeout: float = 15.0
+    connection_name: str = "energymon-meter"
+
+
+def check_url(text: str) -> str:
+    """Validate an amqp:// or amqps:// URL; raise UsageError with a hint otherwise."""
+    hint = "expected amqp[s]://user:password@host[:port]/[vhost]"
+    try:
+        url = URL(text)
+    except ValueError as exc:
+        raise UsageError(f"bad --amqp URL {redact(text)!r}: {exc}; {hint}") from None
+    if url.scheme not in ("amqp", "amqps") or not url.host:
+        raise UsageError(f"bad --amqp URL {redact(text)!r}: {hint}")
+    return text
+
+
+def redact(text: str) -> str:
+    """The URL with its password masked, for messages and logs."""
+    try:
+        url = URL(text)
+        return str(url.with_password("***")) if url.password else text
+    except ValueError:
+        return text
+
+
+class AmqpSink:
+    """Publishes to a durable direct exchange; every message is retried until confirmed."""
+
+    def __init__(self, options: AmqpOptions, stats: Stats) -> None:
+        """Nothing happens until the sink is entered."""
+        self.options = options
+        self.stats = stats
+        self.destination = f"{redact(options.url)} exchange {options.exchange!r}"
+        self.connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._window = Window(options.window)
+        self._warned_unroutable = False
+        self._failing_since: float | None = None
+        self._warned_at = 0.0
+        self._outage = False
+
+    async def __aenter__(self) -> Self:
+        """Connect, open a confirming channel and declare the exchange as the server does."""
+        options = self.options
+        try:
+            self.connection = await aio_pika.connect_robust(
+                options.url,
+                ssl_context=options.ssl_context,
+                client_properties={"connection_name": options.connection_name},
+                reconnect_interval=options.reconnect_interval,
+                timeout=options.connect_timeout,
+            )
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise TransportError(
+                f"cannot connect to {redact(options.url)}: {_reason(exc)}"
+            ) from None
+        self.connection.close_callbacks.add(self._on_close)
+        self.connection.reconnect_callbacks.add(self._on_reconnect)
+        try:
+            self._channel = await self.connection.channel(publisher_confirms=True)
+            # The server declares the same exchange; the arguments must match, or the broker
+            # closes the channel with PRECONDITION_FAILED.
+            self._exchange = await self._channel.declare_exchange(
+                options.exchange, aio_pika.ExchangeType.DIRECT, durable=True
+            )
+        except CONNECTION_EXCEPTIONS as exc:
+            await self.connection.close()
+            raise TransportError(
+                f"cannot declare exchange {options.exchange!r} on {redact(options.url)}: "
+                f"{_reason(exc)}"
+            ) from None
+        _LOGGER.info("publishing to %s", self.destination)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Cancel unconfirmed publishes (only after an abort) and close the connection."""
+        await self._window.cancel()
+        if self.connection is not None:
+            await self.connection.close()
+
+    async def send(self, message: Message) -> None:
+        """Publish in the background once the window of unconfirmed messages has room."""
+        self.stats.record_sent(message.size)
+        await self._window.submit(self._publish(message))
+
+    async def drain(self) -> None:
+        """Wait until every message is confirmed."""
+        await self._window.drain()
+
+    async def _publish(self, message: Message) -> None:
+        """Publish until the broker confirms: at least once, so possibly twice."""
+        assert self._exchange is not None and self._channel is not None
+        amqp_message = aio_pika.Message(
+            message.body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            app_id="energymon-meter",
+        )
+        backoff = 0.2
+        first = True
+        while True:
+            if not first:
+                self.stats.resent += message.size
+            first = False
+            try:
+                result = await self._exchange.publish(
+                    amqp_message, self.options.routing_key, mandatory=True
+                )
+            except asyncio.CancelledError:
+                # aiormq rejects pending confirmations with CancelledError when a connection
+                # breaks; only a cancellation of this very task is a real one.
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise
+                self._failing("connection closed")
+            except CONNECTION_EXCEPTIONS as exc:
+                self._failing(_reason(exc))
+            else:
+                if isinstance(result, aiormq.spec.Basic.Ack):
+                    self.stats.confirmed += message.size
+                    self._failing_since = None
+                    return
+                self._unroutable()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+            await self._channel.ready()
+
+    def _failing(self, reason: str) -> None:
+        # Outages are normal and announced by the close callback; a failure that outlasts
+        # reconnecting (say, the exchange redeclared with other arguments) must not stay silent.
+        _LOGGER.debug("publish failed: %s", reason)
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = self._warned_at = now
+        elif now - self._warned_at >= _WARN_EVERY:
+            self._warned_at = now
+            _LOGGER.warning(
+                "publishing has failed for %.0f s (%s); still retrying",
+                now - self._failing_since,
+                reason,
+            )
+
+    def _unroutable(self) -> None:
+        # No queue is bound yet: the server owns and declares it. Keep the readings and try
+        # again rather than lose them; say so once.
+        if not self._warned_unroutable:
+            self._warned_unroutable = True
+            _LOGGER.warning(
+                "no queue is bound to exchange %r with routing key %r: is the energymon "
+                "server running? Retrying.",
+                self.options.exchange,
+                self.options.routing_key,
+            )
+
+    def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
+        if self.connection is None or self.connection.close_called:
+            return
+        if not self._outage:
+            self._outage = True
+            self.stats.note = "reconnecting"
+            _LOGGER.warning(
+                "broker connection lost (%s); %d messages unconfirmed, they will be resent",
+                _reason(exc) if exc else "closed",
+                len(self._window),
+            )
+
+    def _on_reconnect(self, _sender: Any) -> None:
+        self._outage = False
+        self.stats.note = ""
+        self.stats.reconnects += 1
+        _LOGGER.warning("reconnected to %s", redact(self.options.url))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
