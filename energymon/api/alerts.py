@@ -31,15 +31,23 @@ def alert_out(alert: AlertRow) -> AlertOut:
 
 
 @router.route(
-    "GET", "/api/v1/alerts", summary="List alerts", tag="alerts", auth="user",
-    query=AlertQuery, response=AlertPageOut,
+    "GET",
+    "/api/v1/alerts",
+    summary="List alerts",
+    tag="alerts",
+    auth="user",
+    query=AlertQuery,
+    response=AlertPageOut,
 )
 async def list_alerts(call: Call) -> AlertPageOut:
     """Newest hour first. A user sees the alerts of the devices they own; an admin sees all."""
     q: AlertQuery = call.query
     limit = q.capped_limit()
     page = await call.app[keys.ALERTS].list(
-        call.me, device_id=q.device_id, unacknowledged=q.unacknowledged, limit=limit,
+        call.me,
+        device_id=q.device_id,
+        unacknowledged=q.unacknowledged,
+        limit=limit,
         offset=q.offset,
     )
     return AlertPageOut(
@@ -48,8 +56,12 @@ async def list_alerts(call: Call) -> AlertPageOut:
 
 
 @router.route(
-    "POST", "/api/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert", tag="alerts",
-    auth="user", response=AlertOut,
+    "POST",
+    "/api/v1/alerts/{alert_id}/ack",
+    summary="Acknowledge an alert",
+    tag="alerts",
+    auth="user",
+    response=AlertOut,
 )
 async def acknowledge_alert(call: Call) -> AlertOut:
     """Mark the alert as seen (idempotent). Someone else's alert is 404."""

@@ -34,7 +34,9 @@ def _csv(header: list[str], rows: list[list[object]], filename: str) -> Reply:
     writer.writerow(header)
     writer.writerows(rows)
     return Reply(
-        200, text=out.getvalue(), headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        200,
+        text=out.getvalue(),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -62,8 +64,13 @@ async def _hourly(call: Call) -> HourlyOut:
 
 
 @router.route(
-    "GET", f"{BASE}/consumption/hourly", summary="Hour by hour for one local day", tag=TAG,
-    auth="user", query=HourlyQuery, response=HourlyOut,
+    "GET",
+    f"{BASE}/consumption/hourly",
+    summary="Hour by hour for one local day",
+    tag=TAG,
+    auth="user",
+    query=HourlyQuery,
+    response=HourlyOut,
 )
 async def hourly_consumption(call: Call) -> HourlyOut:
     """Every hour of the local day (23 or 25 on daylight-saving change days), with kWh,
@@ -73,8 +80,13 @@ async def hourly_consumption(call: Call) -> HourlyOut:
 
 
 @router.route(
-    "GET", f"{BASE}/consumption/hourly.csv", summary="Hourly consumption as CSV", tag=TAG,
-    auth="user", query=HourlyQuery, media_type="text/csv",
+    "GET",
+    f"{BASE}/consumption/hourly.csv",
+    summary="Hourly consumption as CSV",
+    tag=TAG,
+    auth="user",
+    query=HourlyQuery,
+    media_type="text/csv",
 )
 async def hourly_consumption_csv(call: Call) -> Reply:
     """The same hours as CSV: hour_start,kwh,readings,over_limit (empty kwh: no data)."""
@@ -112,8 +124,13 @@ async def _daily(call: Call) -> DailyOut:
 
 
 @router.route(
-    "GET", f"{BASE}/consumption/daily", summary="Daily totals over a range", tag=TAG,
-    auth="user", query=DailyQuery, response=DailyOut,
+    "GET",
+    f"{BASE}/consumption/daily",
+    summary="Daily totals over a range",
+    tag=TAG,
+    auth="user",
+    query=DailyQuery,
+    response=DailyOut,
 )
 async def daily_consumption(call: Call) -> DailyOut:
     """One total per local day from `from` to `to` inclusive; days without data are null."""
@@ -121,8 +138,13 @@ async def daily_consumption(call: Call) -> DailyOut:
 
 
 @router.route(
-    "GET", f"{BASE}/consumption/daily.csv", summary="Daily totals as CSV", tag=TAG,
-    auth="user", query=DailyQuery, media_type="text/csv",
+    "GET",
+    f"{BASE}/consumption/daily.csv",
+    summary="Daily totals as CSV",
+    tag=TAG,
+    auth="user",
+    query=DailyQuery,
+    media_type="text/csv",
 )
 async def daily_consumption_csv(call: Call) -> Reply:
     """The same days as CSV: date,kwh,hours_with_data."""
@@ -165,8 +187,13 @@ async def _readings(call: Call, limit: int) -> ReadingPage:
 
 
 @router.route(
-    "GET", f"{BASE}/readings", summary="Raw readings over a range", tag=TAG, auth="user",
-    query=ReadingsQuery, response=ReadingPage,
+    "GET",
+    f"{BASE}/readings",
+    summary="Raw readings over a range",
+    tag=TAG,
+    auth="user",
+    query=ReadingsQuery,
+    response=ReadingPage,
 )
 async def list_readings(call: Call) -> ReadingPage:
     """Readings in [from, to) in time order, a page at a time (`after` = previous `next_after`)."""
@@ -175,8 +202,13 @@ async def list_readings(call: Call) -> ReadingPage:
 
 
 @router.route(
-    "GET", f"{BASE}/readings.csv", summary="Raw readings as CSV", tag=TAG, auth="user",
-    query=ReadingsQuery, media_type="text/csv",
+    "GET",
+    f"{BASE}/readings.csv",
+    summary="Raw readings as CSV",
+    tag=TAG,
+    auth="user",
+    query=ReadingsQuery,
+    media_type="text/csv",
 )
 async def readings_csv(call: Call) -> Reply:
     """Readings in [from, to) as CSV (ts,value_kwh,consumption_kwh), up to 100,000 rows."""
@@ -184,4 +216,6 @@ async def readings_csv(call: Call) -> Reply:
     rows: list[list[object]] = [
         [r.ts.isoformat(), r.value_kwh, r.consumption_kwh] for r in page.items
     ]
-    return _csv(["ts", "value_kwh", "consumption_kwh"], rows, f"device-{page.device_id}-readings.csv")
+    return _csv(
+        ["ts", "value_kwh", "consumption_kwh"], rows, f"device-{page.device_id}-readings.csv"
+    )

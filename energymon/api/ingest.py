@@ -15,8 +15,13 @@ router = ApiRouter()
 
 
 @router.route(
-    "POST", "/api/v1/ingest", summary="Send readings", tag="readings", auth="device",
-    body=IngestBody, response=IngestResult,
+    "POST",
+    "/api/v1/ingest",
+    summary="Send readings",
+    tag="readings",
+    auth="device",
+    body=IngestBody,
+    response=IngestResult,
 )
 async def ingest(call: Call) -> IngestResult:
     """One reading or an array. The answer comes once the readings are durable and says per
@@ -55,8 +60,13 @@ async def ingest(call: Call) -> IngestResult:
 
 
 @router.route(
-    "POST", "/api/v1/devices/{device_id}/ingest-token", summary="Create or rotate a device's ingest token",
-    tag="readings", auth="admin", response=IngestTokenOut, status=201,
+    "POST",
+    "/api/v1/devices/{device_id}/ingest-token",
+    summary="Create or rotate a device's ingest token",
+    tag="readings",
+    auth="admin",
+    response=IngestTokenOut,
+    status=201,
 )
 async def rotate_ingest_token(call: Call) -> IngestTokenOut:
     """A new token for the device, shown only in this answer; the previous one stops working."""
@@ -66,8 +76,12 @@ async def rotate_ingest_token(call: Call) -> IngestTokenOut:
 
 
 @router.route(
-    "DELETE", "/api/v1/devices/{device_id}/ingest-token", summary="Revoke a device's ingest token",
-    tag="readings", auth="admin", status=204,
+    "DELETE",
+    "/api/v1/devices/{device_id}/ingest-token",
+    summary="Revoke a device's ingest token",
+    tag="readings",
+    auth="admin",
+    status=204,
 )
 async def revoke_ingest_token(call: Call) -> Reply:
     """The device's token stops working."""

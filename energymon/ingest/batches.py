@@ -1,4 +1,4 @@
-"""Turning a batch of message bodies into stored readings and dead letters, whatever carried them."""
+"""From a batch of message bodies to stored readings and dead letters, whatever the carrier."""
 
 from __future__ import annotations
 

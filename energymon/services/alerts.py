@@ -52,14 +52,23 @@ class AlertService:
         self._db = db
 
     async def list(
-        self, principal: Principal, *, device_id: int | None, unacknowledged: bool,
-        limit: int, offset: int,
+        self,
+        principal: Principal,
+        *,
+        device_id: int | None,
+        unacknowledged: bool,
+        limit: int,
+        offset: int,
     ) -> AlertPage:
         owner = None if principal.is_admin else principal.user_id
         async with self._db.read() as conn:
             items, total = await alerts_store.page(
-                conn, owner_id=owner, device_id=device_id, unacknowledged=unacknowledged,
-                limit=limit, offset=offset,
+                conn,
+                owner_id=owner,
+                device_id=device_id,
+                unacknowledged=unacknowledged,
+                limit=limit,
+                offset=offset,
             )
         return AlertPage(items, total)
 

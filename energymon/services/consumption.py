@@ -90,8 +90,14 @@ class ConsumptionService:
         return device, days
 
     async def readings(
-        self, principal: Principal, device_id: int, start: int, end: int, *,
-        after_ts: int | None, limit: int,
+        self,
+        principal: Principal,
+        device_id: int,
+        start: int,
+        end: int,
+        *,
+        after_ts: int | None,
+        limit: int,
     ) -> tuple[Device, list[StoredReading]]:
         device = await self._devices.get(principal, device_id)
         async with self._db.read() as conn:

@@ -97,7 +97,9 @@ class IngestService:
         return [o if o is not None else Outcome(REJECTED, "not processed") for o in outcomes]
 
     @staticmethod
-    def _repeat(item: Reading | Rejected, first: Reading | Rejected, prior: Outcome | None) -> Outcome:
+    def _repeat(
+        item: Reading | Rejected, first: Reading | Rejected, prior: Outcome | None
+    ) -> Outcome:
         """A key sent twice in one batch: the first one decides."""
         assert isinstance(item, Reading) and isinstance(first, Reading)
         if item.value_mwh != first.value_mwh:
@@ -228,7 +230,12 @@ class IngestService:
 
     @staticmethod
     async def _raise(
-        conn: AsyncConnection, batch: _Batch, device_id: int, hour: int, kind: str, value: int,
+        conn: AsyncConnection,
+        batch: _Batch,
+        device_id: int,
+        hour: int,
+        kind: str,
+        value: int,
         now: float,
     ) -> None:
         alert = await alerts_store.raise_once(
@@ -284,7 +291,9 @@ class IngestService:
                     owner_id=alert.owner_id,
                 )
             )
-            _LOGGER.info("alert %s for device %d hour %d", alert.kind, alert.device_id, alert.hour_ts)
+            _LOGGER.info(
+                "alert %s for device %d hour %d", alert.kind, alert.device_id, alert.hour_ts
+            )
 
 
 def alert_payload(alert: AlertRow) -> dict[str, object]:

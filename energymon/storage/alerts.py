@@ -64,14 +64,25 @@ def _insert_ignore(conn: AsyncConnection) -> Any:
 
 
 async def raise_once(
-    conn: AsyncConnection, *, device_id: int, hour_ts: int, kind: str, value: int,
-    limit_wh: int, late: bool,
+    conn: AsyncConnection,
+    *,
+    device_id: int,
+    hour_ts: int,
+    kind: str,
+    value: int,
+    limit_wh: int,
+    late: bool,
 ) -> AlertRow | None:
     """Store the alert unless that device-hour already has one of this kind."""
     result = await conn.execute(
         _insert_ignore(conn).values(
-            device_id=device_id, hour_ts=hour_ts, kind=kind, value=value, limit_wh=limit_wh,
-            late=late, created_at=utcnow(),
+            device_id=device_id,
+            hour_ts=hour_ts,
+            kind=kind,
+            value=value,
+            limit_wh=limit_wh,
+            late=late,
+            created_at=utcnow(),
         )
     )
     if result.rowcount != 1:
@@ -85,8 +96,13 @@ async def raise_once(
 
 
 async def page(
-    conn: AsyncConnection, *, owner_id: int | None, device_id: int | None,
-    unacknowledged: bool, limit: int, offset: int,
+    conn: AsyncConnection,
+    *,
+    owner_id: int | None,
+    device_id: int | None,
+    unacknowledged: bool,
+    limit: int,
+    offset: int,
 ) -> tuple[list[AlertRow], int]:
     """Newest first; `owner_id` limits to the devices a user owns now."""
     query = (

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import Contention
-
 from energymon.storage.schema import devices, hourly, readings
 
 # Row-value IN lists longer than this are split, to stay well inside driver limits.
@@ -52,7 +51,9 @@ async def meters(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Meter]:
     return found
 
 
-async def existing(conn: AsyncConnection, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+async def existing(
+    conn: AsyncConnection, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
     """The stored value of each (device_id, ts) that is already there."""
     found: dict[tuple[int, int], int] = {}
     for chunk in _chunks(keys):
@@ -142,7 +143,12 @@ async def add_to_hours(
         return {}
     keys = sorted(deltas)  # one lock order for every writer, so fewer deadlocks
     rows = [
-        {"device_id": d, "hour_ts": h, "total_mwh": deltas[(d, h)][0], "readings": deltas[(d, h)][1]}
+        {
+            "device_id": d,
+            "hour_ts": h,
+            "total_mwh": deltas[(d, h)][0],
+            "readings": deltas[(d, h)][1],
+        }
         for d, h in keys
     ]
     await conn.execute(_upsert(conn), rows)
@@ -167,7 +173,12 @@ async def hours(
 
 
 async def page(
-    conn: AsyncConnection, device_id: int, start_ts: int, end_ts: int, *, after_ts: int | None,
+    conn: AsyncConnection,
+    device_id: int,
+    start_ts: int,
+    end_ts: int,
+    *,
+    after_ts: int | None,
     limit: int,
 ) -> list[StoredReading]:
     """Raw readings in [start_ts, end_ts), in time order, after a cursor."""

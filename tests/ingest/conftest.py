@@ -2,11 +2,52 @@
 
 from __future__ import annotations
 
+import secrets
+import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
+
+from energymon.ingest.amqp import Names
+from tests.conftest import IN_CI
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _rabbit_problem() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            return None
+    except OSError as exc:
+        return f"RabbitMQ at 127.0.0.1:5672 is unreachable ({exc})"
+
+
+@pytest.fixture
+def rabbit() -> str:
+    problem = _rabbit_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem}: CI must run the RabbitMQ tests")
+        pytest.skip(problem)
+    return AMQP_URL
+
+
+@pytest.fixture
+async def names(rabbit: str) -> AsyncIterator[Names]:
+    """A namespace of exchanges and queues for this test alone, removed afterwards."""
+    names = Names(f"test-{secrets.token_hex(4)}")
+    yield names
+    connection = await aio_pika.connect(rabbit)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (names.queue, names.dlq):
+            await channel.queue_delete(queue)
+        for exchange in (names.exchange, names.dlx):
+            await channel.exchange_delete(exchange)
 
 
 @dataclass
@@ -37,9 +78,7 @@ def make_meter(client, admin):
         resp = await client.post("/api/v1/devices", json=body, headers=admin.headers)
         assert resp.status == 201, await resp.text()
         device_id = (await resp.json())["id"]
-        resp = await client.post(
-            f"/api/v1/devices/{device_id}/ingest-token", headers=admin.headers
-        )
+        resp = await client.post(f"/api/v1/devices/{device_id}/ingest-token", headers=admin.headers)
         assert resp.status == 201, await resp.text()
         return Meter(device_id, (await resp.json())["token"], client)
 

@@ -4,53 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sqlite3
-import socket
-from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
 
 from energymon.app import create_app
 from energymon.ingest.amqp import REASON_HEADER, ROUTING_KEY, Names
-from tests.conftest import IN_CI, make_config
+from tests.conftest import make_config
 from tests.ingest.conftest import hourly, kwh_by_hour
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DAY = "2026-11-20"
-
-
-def _rabbit_problem() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
-            return None
-    except OSError as exc:
-        return f"RabbitMQ at 127.0.0.1:5672 is unreachable ({exc})"
-
-
-@pytest.fixture
-def rabbit() -> str:
-    problem = _rabbit_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"{problem}: CI must run the RabbitMQ tests")
-        pytest.skip(problem)
-    return AMQP_URL
-
-
-@pytest.fixture
-async def names(rabbit: str) -> AsyncIterator[Names]:
-    """A namespace of exchanges and queues for this test alone, removed afterwards."""
-    names = Names(f"test-{secrets.token_hex(4)}")
-    yield names
-    connection = await aio_pika.connect(rabbit)
-    async with connection:
-        channel = await connection.channel()
-        for queue in (names.queue, names.dlq):
-            await channel.queue_delete(queue)
-        for exchange in (names.exchange, names.dlx):
-            await channel.exchange_delete(exchange)
 
 
 @pytest.fixture
@@ -119,7 +83,7 @@ async def test_readings_are_stored_once_with_exact_totals(amqp_client, admin, al
     singles = [json.dumps(reading(device, m, 0.01 * (m + 1))).encode() for m in range(30)]
     batch = json.dumps([reading(device, m, 0.5, hour=11) for m in range(0, 60, 2)]).encode()
     # Every single is sent twice: redelivery and resends must not count twice.
-    await publish(rabbit, names, singles + [batch] + singles)
+    await publish(rabbit, names, [*singles, batch, *singles])
     day = await wait_for_readings(amqp_client, alice, device, 60)
     hours = kwh_by_hour(day)
     assert hours["10:00"] == pytest.approx(sum(0.01 * (m + 1) for m in range(30)), abs=1e-9)
@@ -173,7 +137,9 @@ async def test_a_database_outage_holds_readings_until_it_is_back(
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # every other writer now gets "database is locked"
     try:
-        await publish(rabbit, names, [json.dumps(reading(device, m, 0.1)).encode() for m in range(10)])
+        await publish(
+            rabbit, names, [json.dumps(reading(device, m, 0.1)).encode() for m in range(10)]
+        )
         await asyncio.sleep(1.5)  # the consumer keeps failing and backing off meanwhile
         day = await hourly(client, alice, device, DAY)  # WAL readers still read
         assert sum(h["readings"] for h in day["hours"]) == 0

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from energymon.ingest.amqp import ROUTING_KEY, Names
 from energymon.storage import devices as devices_store
 from energymon.storage.schema import hourly, readings
-from tests.ingest.test_amqp_ingest import names, rabbit  # noqa: F401  (fixtures)
 from tests.processes import ServerProcess, server_env
 
 DEVICES = 20
@@ -68,7 +67,9 @@ async def _sums_of_readings(db) -> dict[tuple[int, int], tuple[int, int]]:
     """The hourly totals recomputed from the stored readings themselves."""
     hour = readings.c.ts - readings.c.ts % 3600
     query = sa.select(
-        readings.c.device_id, hour.label("h"), sa.func.sum(readings.c.consumption_mwh),
+        readings.c.device_id,
+        hour.label("h"),
+        sa.func.sum(readings.c.consumption_mwh),
         sa.func.count(),
     ).group_by(readings.c.device_id, hour)
     async with db.read() as conn:
@@ -112,11 +113,13 @@ async def _wait_drained(db, rabbit_url, names, expected_rows: int, timeout: floa
         if count >= expected_rows and await _queue_depth(rabbit_url, names) == 0:
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"not drained: {await _stored(db)} rows, depth {await _queue_depth(rabbit_url, names)}")
+    raise AssertionError(
+        f"not drained: {await _stored(db)} rows, depth {await _queue_depth(rabbit_url, names)}"
+    )
 
 
 @pytest.fixture
-def servers(tmp_path, db_url, rabbit, names):  # noqa: F811
+def servers(tmp_path, db_url, rabbit, names):
     started: list[ServerProcess] = []
 
     def make() -> ServerProcess:
@@ -132,9 +135,7 @@ def servers(tmp_path, db_url, rabbit, names):  # noqa: F811
         server.stop()
 
 
-async def test_a_killed_consumer_loses_nothing_and_counts_nothing_twice(
-    db, servers, rabbit, names  # noqa: F811
-):
+async def test_a_killed_consumer_loses_nothing_and_counts_nothing_twice(db, servers, rabbit, names):
     ids = await _make_devices(db)
     plan = _plan(ids, 6000, seed=11)
     expected = _expected(plan)
@@ -155,7 +156,7 @@ async def test_a_killed_consumer_loses_nothing_and_counts_nothing_twice(
     assert totals == await _sums_of_readings(db)
 
 
-async def test_two_consumers_on_one_queue_keep_totals_exact(db, servers, rabbit, names):  # noqa: F811
+async def test_two_consumers_on_one_queue_keep_totals_exact(db, servers, rabbit, names):
     ids = await _make_devices(db)
     plan = _plan(ids, 4000, seed=5)
     # The same device-hours arrive twice, in different orders, so both processes write them.

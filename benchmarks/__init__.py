@@ -1,0 +1,1 @@
+"""Benchmarks: run through scripts/bench_*; each prints JSON figures."""

@@ -1,0 +1,296 @@
+"""scripts/bench_ingest: energymon's ingest rate against a bare consumer and a naive one.
+
+Every scenario drains a queue prefilled by publisher processes (with confirms), so the
+publisher is never the bottleneck, and is measured over a steady-state window. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+import sqlalchemy as sa
+
+from benchmarks.publisher import prefill
+from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology
+from energymon.storage import Database
+from energymon.storage.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
+DELIVERY_LIMIT = 20
+SECRET = "bench-" + "s" * 40
+
+
+@dataclass
+class Scenario:
+    name: str
+    consumer: str  # bare | naive | energymon
+    per_message: int
+    expected_rate: float  # messages/s, to size the prefill
+
+
+def _log(*args: object) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+async def _depth(url: str, queue: str) -> int:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+async def _declare(url: str, names: Names) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        await declare_topology(await connection.channel(), names, DELIVERY_LIMIT)
+
+
+async def _delete(url: str, names: Names) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (names.queue, names.dlq):
+            await channel.queue_delete(queue)
+        for exchange in (names.exchange, names.dlx):
+            await channel.exchange_delete(exchange)
+
+
+async def _measure(
+    url: str, names: Names, proc: subprocess.Popen, warmup: float, seconds: float
+) -> dict:
+    """Drain rate over [warmup, warmup + seconds] after the consumer starts, and peak RSS."""
+    start = time.perf_counter()
+    rss = 0
+    samples: list[tuple[float, int]] = []
+    while True:
+        now = time.perf_counter() - start
+        depth = await _depth(url, names.queue)
+        rss = max(rss, _rss_kb(proc.pid))
+        if now >= warmup:
+            samples.append((now, depth))
+        if now >= warmup + seconds or (samples and depth == 0):
+            break
+        if proc.poll() is not None:
+            raise RuntimeError("the consumer exited during the run")
+        await asyncio.sleep(0.5)
+    (t0, d0), (t1, d1) = samples[0], samples[-1]
+    if t1 - t0 < 5:
+        raise RuntimeError("queue drained before a steady-state window: prefill more")
+    return {
+        "messages_per_s": round((d0 - d1) / (t1 - t0), 1),
+        "window_s": round(t1 - t0, 1),
+        "drained_early": d1 == 0,
+        "peak_rss_mb": round(rss / 1024, 1),
+    }
+
+
+async def _setup_db(kind: str, devices: int) -> tuple[str, list[int]]:
+    if kind == "mysql":
+        name = f"energymon_bench_{secrets.token_hex(3)}"
+        admin = Database(f"{MYSQL_ROOT}/mysql")
+        async with admin.engine.connect() as conn:
+            await conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        await admin.close()
+        url = f"{MYSQL_ROOT}/{name}"
+    else:
+        path = ROOT / "var" / f"bench-{secrets.token_hex(3)}.db"
+        url = f"sqlite:///{path}"
+    db = Database(url)
+    await upgrade(db)
+    async with db.write() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO devices (description, address, max_hourly_wh, meter_kind, owner_id,"
+                " created_at, updated_at) VALUES (:d, '', 1000000000, 'interval', NULL, :t, :t)"
+            ),
+            [{"d": f"bench meter {n}", "t": "2026-01-01 00:00:00"} for n in range(devices)],
+        )
+        ids = [r[0] for r in await conn.execute(sa.text("SELECT id FROM devices ORDER BY id"))]
+    await db.close()
+    return url, ids
+
+
+async def _reset(url: str) -> None:
+    db = Database(url)
+    async with db.write() as conn:
+        for table in ("alerts", "hourly", "readings"):
+            await conn.execute(sa.text(f"DELETE FROM {table}"))
+    await db.close()
+
+
+async def _preload(url: str, rows_per_device: int, end_ts: int) -> int:
+    """Fill readings (and their hourly totals) with history ending before `end_ts` (MySQL)."""
+    db = Database(url)
+    start = end_ts - rows_per_device * 600
+    start -= start % 3600
+    async with db.write() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO readings (device_id, ts, value_mwh, consumption_mwh) "
+                f"SELECT d.id, {start} + s.seq * 600, 100000, 100000 "
+                f"FROM devices d CROSS JOIN seq_0_to_{rows_per_device - 1} s"
+            )
+        )
+        hours = rows_per_device // 6
+        await conn.execute(
+            sa.text(
+                "INSERT INTO hourly (device_id, hour_ts, total_mwh, readings) "
+                f"SELECT d.id, {start} + s.seq * 3600, 600000, 6 "
+                f"FROM devices d CROSS JOIN seq_0_to_{hours - 1} s"
+            )
+        )
+        count = (await conn.execute(sa.text("SELECT COUNT(*) FROM readings"))).scalar_one()
+    await db.close()
+    return int(count)
+
+
+def _consumer(
+    scenario: Scenario, names: Names, db_url: str, driver: str, log: Path
+) -> subprocess.Popen:
+    out = log.open("ab")
+    if scenario.consumer == "energymon":
+        url = db_url.replace("mysql://", f"mysql+{driver}://") if driver != "aiomysql" else db_url
+        env = {
+            **os.environ,
+            "ENERGYMON_DATABASE_URL": url,
+            "ENERGYMON_AUTH_JWT_SECRET": SECRET,
+            "ENERGYMON_BROKER_URL": AMQP,
+            "ENERGYMON_BROKER_NAMESPACE": names.namespace,
+            "ENERGYMON_SERVER_PORT": "0",
+        }
+        cmd = [sys.executable, "-m", "energymon", "--log-level", "WARNING", "serve"]
+    else:
+        env = dict(os.environ)
+        cmd = [sys.executable, "-m", "benchmarks.consumers", scenario.consumer, AMQP, names.queue]
+        if scenario.consumer == "naive":
+            cmd.append(db_url.removeprefix("mysql://").replace(":3306", ""))
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def _run(
+    scenario: Scenario, args: argparse.Namespace, db_url: str, ids: list[int], start_ts: int
+) -> dict:
+    names = Names(f"bench-{secrets.token_hex(3)}")
+    await _declare(AMQP, names)
+    count = int(scenario.expected_rate * (args.warmup + args.seconds) * 1.4)
+    _log(f"[{scenario.name}] prefilling {count} messages of {scenario.per_message} reading(s)")
+    publish_rate = await asyncio.to_thread(
+        prefill,
+        AMQP,
+        names.exchange,
+        ROUTING_KEY,
+        count=count,
+        per_message=scenario.per_message,
+        devices=ids,
+        start_ts=start_ts,
+        processes=2,
+    )
+    log = ROOT / "var" / f"bench-{scenario.name}.log"
+    proc = _consumer(scenario, names, db_url, args.driver, log)
+    try:
+        result = await _measure(AMQP, names, proc, args.warmup, args.seconds)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        await _delete(AMQP, names)
+    result["readings_per_s"] = round(result["messages_per_s"] * scenario.per_message, 1)
+    result["prefill_publish_rate"] = round(publish_rate, 1)
+    _log(f"[{scenario.name}] {json.dumps(result)}")
+    return result
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    (ROOT / "var").mkdir(exist_ok=True)
+    db_url, ids = await _setup_db(args.db, args.devices)
+    now = int(time.time())
+    # Readings end before now, so none is refused as from the future.
+    start_ts = now - now % 3600 - 400 * 600
+    scenarios = {
+        "ceiling": Scenario("ceiling", "bare", 1, 9000),
+        "energymon": Scenario("energymon", "energymon", 1, 7000),
+        "naive": Scenario("naive", "naive", 1, 1000),
+        "energymon_batch100": Scenario("energymon_batch100", "energymon", 100, 350),
+    }
+    wanted = args.only.split(",") if args.only else list(scenarios)
+    results: dict[str, object] = {
+        "machine": {"cores": os.cpu_count(), "db": args.db, "driver": args.driver},
+        "devices": args.devices,
+        "steady_state_seconds": args.seconds,
+    }
+    for name in wanted:
+        if name in {"energymon", "energymon_batch100", "naive"}:
+            await _reset(db_url)
+            if name == "naive" or name == "energymon":
+                await _preload(db_url, 6, start_ts) if args.db == "mysql" else None
+        results[name] = await _run(scenarios[name], args, db_url, ids, start_ts)
+    if args.loaded and args.db == "mysql":
+        await _reset(db_url)
+        _log(f"preloading {args.loaded} readings")
+        stored = await _preload(db_url, args.loaded // args.devices, start_ts)
+        loaded = await _run(
+            Scenario("energymon_loaded", "energymon", 1, 7000), args, db_url, ids, start_ts
+        )
+        loaded["readings_already_stored"] = stored
+        results["energymon_loaded"] = loaded
+    results["ratios"] = _ratios(results)
+    return results
+
+
+def _ratios(results: dict) -> dict:
+    def rate(name: str) -> float | None:
+        entry = results.get(name)
+        return entry["readings_per_s"] if isinstance(entry, dict) else None
+
+    out = {}
+    if rate("energymon") and rate("ceiling"):
+        out["energymon_vs_ceiling"] = round(rate("energymon") / rate("ceiling"), 3)
+    if rate("energymon") and rate("naive"):
+        out["energymon_vs_naive"] = round(rate("energymon") / rate("naive"), 2)
+    if rate("energymon_loaded") and rate("energymon"):
+        out["loaded_vs_empty"] = round(rate("energymon_loaded") / rate("energymon"), 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["mysql", "sqlite"], default="mysql")
+    parser.add_argument("--driver", choices=["aiomysql", "asyncmy"], default="aiomysql")
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--only", help="comma-separated scenarios")
+    parser.add_argument(
+        "--loaded", type=int, default=0, help="readings stored beforehand (e.g. 10000000)"
+    )
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main_async(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
