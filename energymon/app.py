@@ -21,6 +21,7 @@ from energymon.auth.tokens import TokenIssuer
 from energymon.config import Config
 from energymon.events import EventHub
 from energymon.ingest import amqp
+from energymon.ingest.bus import LocalBus, running
 from energymon.pages import apidocs
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
@@ -121,6 +122,20 @@ def _amqp_ingest(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
+def _local_bus(config: Config):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        bus = LocalBus(
+            app[keys.INGEST],
+            batch_messages=config.broker.batch_messages,
+            batch_wait_ms=config.broker.batch_wait_ms,
+        )
+        async with running(bus):
+            app[keys.BUS] = bus
+            yield
+
+    return ctx
+
+
 def create_app(config: Config) -> web.Application:
     """Build the whole application: routes, templates, and every resource as a cleanup context."""
     config.require_secret()
@@ -146,6 +161,8 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_services(config))
     if config.broker.url:
         app.cleanup_ctx.append(_amqp_ingest(config))
+    else:
+        app.cleanup_ctx.append(_local_bus(config))
     if config.demo:
-        app.on_startup.append(demo.seed)
+        app.cleanup_ctx.append(demo.context)
     return app

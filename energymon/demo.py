@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from energymon import keys
+from energymon.ingest.bus import LocalBus
 from energymon.models import Principal, Role
 from energymon.storage import users as users_store
+from meter_sim.profiles import Household
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,11 +32,15 @@ class DemoAccount:
 DEMO_ADMIN = DemoAccount("admin@demo.energymon.org", "demo-admin-pass", "Demo Admin", Role.ADMIN)
 DEMO_USER = DemoAccount("user@demo.energymon.org", "demo-user-pass", "Demo User", Role.USER)
 DEMO_DEVICES = (
-    ("Main meter", "12 Harbour Street, Flat 3", 2000),
+    ("Main meter", "12 Harbour Street, Flat 3", 900),
     ("Heat pump", "12 Harbour Street, Flat 3", 3500),
     ("EV charger", "12 Harbour Street, garage", 7400),
 )
 ORPHAN_DEVICE = ("Spare meter", "Warehouse shelf B", 1500)
+
+
+INTERVAL = 600  # backfilled readings: one per device every 10 minutes
+LIVE_PERIOD = 10  # then one per device every 10 seconds, so charts grow visibly
 
 
 async def seed(app: web.Application) -> None:
@@ -75,3 +86,47 @@ def banner(base_url: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _reading(device_id: int, start: int, end: int) -> bytes:
+    kwh = Household.for_device(1, device_id).energy_mwh(start, end) / 1_000_000
+    return json.dumps({"device_id": device_id, "ts": end, "value": round(kwh, 6)}).encode()
+
+
+async def _feed(bus: LocalBus, device_ids: list[int]) -> None:
+    """Today's readings so far, then live ones, from simulated households."""
+    now = int(time.time())
+    last = now - now % 86400
+    for ts in range(last + INTERVAL, now + 1, INTERVAL):
+        for device_id in device_ids:
+            bus.publish(_reading(device_id, ts - INTERVAL, ts))
+        last = ts
+    while True:
+        await asyncio.sleep(LIVE_PERIOD)
+        now = int(time.time())
+        for device_id in device_ids:
+            bus.publish(_reading(device_id, last, now))
+        last = now
+
+
+async def context(app: web.Application) -> AsyncIterator[None]:
+    """Seed the demo data; without a broker, also feed the demo devices with live readings."""
+    await seed(app)
+    bus = app.get(keys.BUS)
+    if bus is None:
+        yield
+        return
+    async with app[keys.DATABASE].read() as conn:
+        user = await users_store.get_by_email(conn, DEMO_USER.email)
+    principal = Principal(user_id=user.id, email=user.email, role=Role.USER) if user else None
+    device_ids = []
+    if principal is not None:
+        devices, _ = await app[keys.DEVICES].list(principal, limit=100, offset=0)
+        device_ids = [d.id for d in devices]
+    task = asyncio.create_task(_feed(bus, device_ids), name="energymon-demo-meters")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

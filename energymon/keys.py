@@ -6,6 +6,7 @@ from aiohttp import web
 
 from energymon.config import Config
 from energymon.events import EventHub
+from energymon.ingest.bus import LocalBus
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
 from energymon.services.consumption import ConsumptionService
@@ -25,4 +26,5 @@ INGEST = web.AppKey("ingest", IngestService)
 INGEST_TOKENS = web.AppKey("ingest_tokens", IngestTokenService)
 CONSUMPTION = web.AppKey("consumption", ConsumptionService)
 ALERTS = web.AppKey("alerts", AlertService)
+BUS = web.AppKey("bus", LocalBus)
 OPENAPI = web.AppKey("openapi", dict)

@@ -29,7 +29,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import AMQPError
 
 from energymon.config import BrokerConfig
-from energymon.ingest.batches import DeadLetter, process
+from energymon.ingest.batches import DeadLetter, next_batch, process
 from energymon.services.ingest import IngestService
 
 _LOGGER = logging.getLogger(__name__)
@@ -121,29 +121,13 @@ class AmqpIngest:
     async def run(self) -> None:
         """Process batches until cancelled."""
         while True:
-            batch = await self._next_batch()
+            batch = await next_batch(
+                self._inbox, self._config.batch_messages, self._config.batch_wait_ms
+            )
             await self._handle(batch)
 
     def stop(self) -> None:
         self._stopping = True
-
-    async def _next_batch(self) -> list[AbstractIncomingMessage]:
-        batch = [await self._inbox.get()]
-        limit = self._config.batch_messages
-        deadline = asyncio.get_running_loop().time() + self._config.batch_wait_ms / 1000
-        while len(batch) < limit:
-            while len(batch) < limit and not self._inbox.empty():
-                batch.append(self._inbox.get_nowait())
-            if len(batch) >= limit:
-                break
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
-            except TimeoutError:
-                break
-        return batch
 
     async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
         try:

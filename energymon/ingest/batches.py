@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from energymon.errors import Unavailable
 from energymon.services.ingest import CONFLICT, REJECTED, IngestService
@@ -16,6 +17,7 @@ from energymon.services.readings import Reading, Rejected, mwh_to_kwh, parse_mes
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,24 @@ class DeadLetter:
     message_index: int
     body: bytes
     reasons: list[str]
+
+
+async def next_batch(inbox: asyncio.Queue[T], limit: int, wait_ms: int) -> list[T]:
+    """Wait for one item, then take what else arrives within `wait_ms`, up to `limit`."""
+    batch = [await inbox.get()]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_ms / 1000
+    while len(batch) < limit:
+        while len(batch) < limit and not inbox.empty():
+            batch.append(inbox.get_nowait())
+        remaining = deadline - loop.time()
+        if len(batch) >= limit or remaining <= 0:
+            break
+        try:
+            batch.append(await asyncio.wait_for(inbox.get(), remaining))
+        except TimeoutError:
+            break
+    return batch
 
 
 def _dead_body(items: list[Reading | Rejected]) -> bytes:
