@@ -16,6 +16,8 @@ _LOGGER = logging.getLogger(__name__)
 READING_STORED = "reading"
 HOURLY_UPDATED = "hourly"
 ALERT_RAISED = "alert_raised"
+# A late cumulative reading re-split an hour so that its alert no longer holds.
+ALERT_WITHDRAWN = "alert_withdrawn"
 
 
 @dataclass(frozen=True, slots=True)

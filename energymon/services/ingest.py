@@ -14,11 +14,19 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import Contention
-from energymon.events import ALERT_RAISED, HOURLY_UPDATED, READING_STORED, Event, EventHub
+from energymon.events import (
+    ALERT_RAISED,
+    ALERT_WITHDRAWN,
+    HOURLY_UPDATED,
+    READING_STORED,
+    Event,
+    EventHub,
+)
 from energymon.services import alerts as rules
 from energymon.services.readings import Reading, Rejected, mwh_to_kwh
 from energymon.storage import Database
@@ -51,6 +59,10 @@ class _Batch:
     updates: list[dict[str, int]] = field(default_factory=list)
     hour_deltas: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     peaks: dict[Key, int] = field(default_factory=dict)
+    # Hours of cumulative meters whose readings were re-split by a late reading: their
+    # alerts are checked again against the stored readings.
+    recheck: set[Key] = field(default_factory=set)
+    withdrawn: list[AlertRow] = field(default_factory=list)
     totals: dict[Key, int] = field(default_factory=dict)
     alerts: list[AlertRow] = field(default_factory=list)
     meters: dict[int, Meter] = field(default_factory=dict)
@@ -208,6 +220,7 @@ class IngestService:
                 self._add_new(batch, index, by_index[index], consumption)
             elif stored_row is not None and stored_row.consumption_mwh != consumption:
                 batch.updates.append({"d": device_id, "t": ts, "c": consumption})
+                batch.recheck.add((device_id, hour))
                 batch.hour_deltas[(device_id, hour)][0] += consumption - stored_row.consumption_mwh
             else:
                 continue
@@ -225,8 +238,34 @@ class IngestService:
             limit = batch.meters[device_id].max_hourly_wh
             if rules.crosses_hourly_limit(after - delta, after, limit):
                 await self._raise(conn, batch, device_id, hour, rules.HOURLY_LIMIT, after, now)
+            elif delta < 0 and after <= limit * 1000:
+                # Only a re-split cumulative hour can shrink: it is no longer over.
+                await self._withdraw(conn, batch, device_id, hour, rules.HOURLY_LIMIT)
+        for key in sorted(batch.recheck - batch.peaks.keys()):
+            device_id, hour = key
+            series = await readings_store.hour_series(conn, device_id, hour)
+            power = max(
+                (
+                    rules.average_power_mw(cumulative_delta(prev[1], cur[1]), cur[0] - prev[0])
+                    for prev, cur in pairwise(series)
+                    if cur[0] >= hour
+                ),
+                default=0,
+            )
+            if rules.exceeds_peak(power, batch.meters[device_id].max_hourly_wh):
+                batch.peaks[key] = power
+            else:
+                await self._withdraw(conn, batch, device_id, hour, rules.PEAK_POWER)
         for (device_id, hour), power in sorted(batch.peaks.items()):
             await self._raise(conn, batch, device_id, hour, rules.PEAK_POWER, power, now)
+
+    @staticmethod
+    async def _withdraw(
+        conn: AsyncConnection, batch: _Batch, device_id: int, hour: int, kind: str
+    ) -> None:
+        alert = await alerts_store.withdraw(conn, device_id=device_id, hour_ts=hour, kind=kind)
+        if alert is not None:
+            batch.withdrawn.append(alert)
 
     @staticmethod
     async def _raise(
@@ -293,6 +332,15 @@ class IngestService:
             )
             _LOGGER.info(
                 "alert %s for device %d hour %d", alert.kind, alert.device_id, alert.hour_ts
+            )
+        for alert in batch.withdrawn:
+            self._hub.publish(
+                Event(
+                    ALERT_WITHDRAWN,
+                    alert_payload(alert),
+                    device_id=alert.device_id,
+                    owner_id=alert.owner_id,
+                )
             )
 
 

@@ -95,6 +95,22 @@ async def raise_once(
     return _row((await conn.execute(query)).one())
 
 
+async def withdraw(
+    conn: AsyncConnection, *, device_id: int, hour_ts: int, kind: str
+) -> AlertRow | None:
+    """Remove a device-hour's alert of this kind; returns what was removed."""
+    query = (
+        sa.select(*_COLUMNS)
+        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
+        .where(alerts.c.device_id == device_id, alerts.c.hour_ts == hour_ts, alerts.c.kind == kind)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    await conn.execute(alerts.delete().where(alerts.c.id == row.id))
+    return _row(row)
+
+
 async def page(
     conn: AsyncConnection,
     *,

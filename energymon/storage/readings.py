@@ -162,6 +162,25 @@ async def add_to_hours(
     return totals
 
 
+async def hour_series(conn: AsyncConnection, device_id: int, hour_ts: int) -> list[tuple[int, int]]:
+    """(ts, value_mwh) of one device's readings in an hour, after the last one before it."""
+    before = (
+        sa.select(sa.func.max(readings.c.ts))
+        .where(readings.c.device_id == device_id, readings.c.ts < hour_ts)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(readings.c.ts, readings.c.value_mwh)
+        .where(
+            readings.c.device_id == device_id,
+            readings.c.ts >= sa.func.coalesce(before, hour_ts),
+            readings.c.ts < hour_ts + 3600,
+        )
+        .order_by(readings.c.ts)
+    )
+    return [(r.ts, int(r.value_mwh)) for r in await conn.execute(query)]
+
+
 async def hours(
     conn: AsyncConnection, device_id: int, start_ts: int, end_ts: int
 ) -> dict[int, tuple[int, int]]:
