@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from energymon.config import Config, ConfigError, load_config
 from energymon.errors import DomainError
@@ -34,7 +35,12 @@ def _config_path(arg: str | None) -> str | None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="energymon", description=__doc__)
     parser.add_argument("--config", help="config file (default: ./config.toml if present)")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server")
@@ -100,7 +106,7 @@ async def _create_admin(config: Config, email: str, name: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         overrides: dict[str, dict[str, object]] = {}
@@ -118,6 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "create-admin":
             asyncio.run(_create_admin(config, args.email, args.name))
     except (ConfigError, SchemaOutOfDate, DomainError) as exc:
+        print(f"energymon: {exc}", file=sys.stderr)
+        return 2
+    except DBAPIError as exc:
+        # Wrong host, password or database name: the driver's reason is what the operator needs.
+        reason = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+        print(f"energymon: cannot use the database: {reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # The port is taken, the SQLite directory cannot be created...
         print(f"energymon: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

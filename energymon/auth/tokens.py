@@ -12,6 +12,7 @@ from energymon.models import Role
 
 ALGORITHM = "HS256"
 ISSUER = "energymon"
+MAX_USER_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,10 @@ class TokenIssuer:
                 issuer=ISSUER,
                 options={"require": ["sub", "exp", "iat", "iss", "role"]},
             )
-            return TokenClaims(int(claims["sub"]), Role(claims["role"]), int(claims["exp"]))
+            user_id = int(claims["sub"])
+            if not 1 <= user_id <= MAX_USER_ID:
+                raise ValueError("subject out of range")
+            return TokenClaims(user_id, Role(claims["role"]), int(claims["exp"]))
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired: log in again") from None
         except (jwt.InvalidTokenError, ValueError, TypeError):
