@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -36,10 +37,18 @@ def _constant(name: str) -> Any:
     raise BadRequest(f"{name} is not a JSON number")
 
 
-def _float(text: str) -> float:
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent; an integer when it has no fractional part.
+
+    JSON Schema counts 5.0 as an integer, so the server must too.
+    """
     value = float(text)
     if not math.isfinite(value):
         raise BadRequest(f"number {text[:40]} is out of range")
+    exact = Decimal(text)
+    # Finite as a float, so at most 309 digits before the point: int() stays cheap.
+    if exact == exact.to_integral_value():
+        return int(exact)
     return value
 
 
@@ -47,7 +56,7 @@ def loads_strict(text: str) -> Any:
     """Parse JSON, refusing what Python's json would let through but JSON forbids."""
     try:
         value = json.loads(
-            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float
+            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_number
         )
         # Lone surrogates (\ud800) decode to str but cannot be stored or re-encoded.
         json.dumps(value, ensure_ascii=False).encode("utf-8")

@@ -22,9 +22,7 @@ class ReadingIn(BaseModel):
     device_id: Any = Field(
         None, description="The device; may be left out (the token's device). Alias deviceId."
     )
-    ts: Any = Field(
-        None, description="RFC 3339 with an offset, or Unix seconds. Alias timestamp."
-    )
+    ts: Any = Field(None, description="RFC 3339 with an offset, or Unix seconds. Alias timestamp.")
     value: Any = Field(
         None,
         description="kWh: energy since the previous reading (interval meters) or the register "
@@ -66,12 +64,20 @@ def _zone(value: str) -> str:
             raise ZoneInfoNotFoundError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value[:60]!r} (use an IANA name such as Europe/Berlin)") from None
+        raise ValueError(
+            f"unknown time zone {value[:60]!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
     return value
 
 
 class ZoneQuery(Query):
-    tz: str = Field("UTC", max_length=64, description="IANA time zone, e.g. Europe/Berlin.")
+    # The enum documents what _known_zone accepts, so the document and the server agree.
+    tz: str = Field(
+        "UTC",
+        max_length=64,
+        description="IANA time zone, e.g. Europe/Berlin.",
+        json_schema_extra={"enum": sorted(_zones())},
+    )
 
     @field_validator("tz")
     @classmethod
@@ -96,7 +102,10 @@ class ReadingsQuery(PageQuery):
     start: dt.datetime = Field(alias="from", description="RFC 3339 start (inclusive).")
     end: dt.datetime = Field(alias="to", description="RFC 3339 end (exclusive).")
     after: int | None = Field(
-        None, ge=0, le=2**62, description="Cursor: the `ts` of the last reading of the previous page."
+        None,
+        ge=0,
+        le=2**62,
+        description="Cursor: the `ts` of the last reading of the previous page.",
     )
 
 
@@ -136,7 +145,9 @@ class ReadingOut(Out):
 class ReadingPage(Out):
     device_id: int
     items: list[ReadingOut]
-    next_after: int | None = Field(description="Pass as `after` for the next page; null at the end.")
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null at the end."
+    )
 
 
 class AlertQuery(PageQuery):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -125,8 +126,18 @@ class ApiRouter:
         def register(handler: Handler) -> Handler:
             self.operations.append(
                 Operation(
-                    method, path, handler, summary, tag, auth, status, response, body, query,
-                    errors, media_type,
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    tag,
+                    auth,
+                    status,
+                    response,
+                    body,
+                    query,
+                    errors,
+                    media_type,
                 )
             )
             return handler
@@ -135,7 +146,8 @@ class ApiRouter:
 
     def mount(self, app: web.Application) -> None:
         for op in self.operations:
-            aiohttp_path = _PATH_PARAM.sub(r"{\1:\\d+}", op.path)
+            # ASCII digits only: `\d` would also match other scripts' digits ("٣" is 3).
+            aiohttp_path = _PATH_PARAM.sub(r"{\1:[0-9]+}", op.path)
             app.router.add_route(op.method, aiohttp_path, _endpoint(op), name=op.operation_id)
 
 
@@ -150,10 +162,12 @@ def bearer_token(request: web.Request) -> str:
 def _path_ids(op: Operation, request: web.Request) -> dict[str, int]:
     ids = {}
     for name in op.path_params:
-        value = int(request.match_info[name])
-        if not 1 <= value <= MAX_ID:
-            raise NotFound(f"no {name.removesuffix('_id')} with id {request.match_info[name]}")
-        ids[name] = value
+        text = request.match_info[name]
+        # Length first: int() refuses more than 4,300 digits, and no id has more than 19.
+        digits = text.lstrip("0")
+        if len(digits) > len(str(MAX_ID)) or not 1 <= int(digits or "0") <= MAX_ID:
+            raise NotFound(f"no {name.removesuffix('_id')} with id {text[:40]}")
+        ids[name] = int(digits)
     return ids
 
 
@@ -186,14 +200,18 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
             max_bytes = request.app[keys.CONFIG].server.max_body_bytes
             raw = await read_json(request, max_bytes)
             try:
-                body = op.body.model_validate(raw)
+                # Validated as JSON and strictly, as the document's schemas read: "5" is not
+                # an integer and 1 is not true (pydantic's lax mode would take both).
+                body = op.body.model_validate_json(json.dumps(raw), strict=True)
             except ValidationError as exc:
                 raise _invalid(exc, "body") from None
         result = await op.handler(Call(request, principal, path, query, body, device_id))
         reply = result if isinstance(result, Reply) else Reply(op.status, result)
         if reply.text is not None:
             return web.Response(
-                status=reply.status, text=reply.text, headers=reply.headers,
+                status=reply.status,
+                text=reply.text,
+                headers=reply.headers,
                 content_type=op.media_type,
             )
         if reply.body is None:

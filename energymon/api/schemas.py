@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+import re
+import types
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from energymon.models import Device, Role, User
 
 MAX_ID = 2**63 - 1
 PAGE_MAX = 100
+
+# Whitespace, spelled out for the patterns below. `\s` means three different things here:
+# pydantic (Rust regex) takes Unicode White_Space, JSON Schema validators take ECMA-262's set
+# (which adds U+FEFF) and Python's str.strip, used when storing, also strips U+001C..U+001F.
+# With the union spelled out the document and the server agree on every character, and text
+# that passes "has a visible character" never strips down to nothing.
+SPACE = (
+    r"\t\n\u000b\f\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a"
+    r"\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_EMAIL_PART = rf"[^@{SPACE}]+"
+_VISIBLE = rf"[^{SPACE}]"
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Email = Annotated[
@@ -18,7 +32,7 @@ Email = Annotated[
     Field(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
         description="Compared case-insensitively; stored in lower case.",
         examples=["ada@example.com"],
     ),
@@ -31,8 +45,8 @@ Password = Annotated[
         description="8 to 1,024 characters; long passphrases keep their full strength.",
     ),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
-Description = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=_VISIBLE)]
+Description = Annotated[str, Field(min_length=1, max_length=200, pattern=_VISIBLE)]
 Address = Annotated[str, Field(max_length=300)]
 Kwh = Annotated[
     float,
@@ -62,13 +76,59 @@ def optional(**kwargs: Any) -> Any:
     return Field(None, json_schema_extra=_no_default, **kwargs)
 
 
-class Body(BaseModel):
-    """A request body: unknown fields are rejected, so a typo never passes silently."""
+# What JSON Schema's `date` and `date-time` formats accept (RFC 3339, the time with an offset).
+_RFC3339 = {
+    date: re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+    datetime: re.compile(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    ),
+}
+_RFC3339_EXAMPLE = {date: "2024-05-31", datetime: "2024-05-31T22:00:00Z"}
+
+
+def _temporal_type(annotation: Any) -> type | None:
+    """`date` or `datetime` when a field holds one (optionally or None), else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        found = {_temporal_type(arg) for arg in get_args(annotation)} - {None}
+        return found.pop() if len(found) == 1 else None
+    if get_origin(annotation) is Annotated:
+        return _temporal_type(get_args(annotation)[0])
+    for kind in (datetime, date):
+        if isinstance(annotation, type) and issubclass(annotation, kind):
+            return kind
+    return None
+
+
+class _Input(BaseModel):
+    """Input read from the wire.
+
+    Dates and times must be written as the document says (RFC 3339): pydantic would also take
+    Unix seconds ("0" is 1970-01-01) and times without an offset, and so read a typo as a date.
+    """
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is None or not isinstance(value, str):
+            return value
+        kind = _temporal_type(cls.model_fields[info.field_name].annotation)
+        if kind is not None and not _RFC3339[kind].fullmatch(value):
+            what = "date" if kind is date else "date and time with an offset"
+            raise ValueError(f"must be an RFC 3339 {what}, such as {_RFC3339_EXAMPLE[kind]}")
+        return value
+
+
+class Body(_Input):
+    """A request body: unknown fields are rejected, so a typo never passes silently.
+
+    Bodies are validated as JSON, strictly (see router): a string is never read as a number
+    or a boolean, just as the document's schemas say.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
 
-class Query(BaseModel):
+class Query(_Input):
     """Query parameters: unknown ones are ignored."""
 
     model_config = ConfigDict(extra="ignore")
