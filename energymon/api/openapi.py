@@ -138,7 +138,7 @@ def build_openapi(operations: list[Operation], *, version: str) -> dict[str, Any
                 "ingestToken": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A device's ingest token (POST /api/v1/devices/{id}/ingest-token)",
+                    "description": "A device's ingest token (see rotate_ingest_token)",
                 },
             },
         },
