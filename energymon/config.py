@@ -69,6 +69,9 @@ class BrokerConfig(_Section):
     # Messages per ingest transaction, and how long to wait to fill one.
     batch_messages: int = Field(500, ge=1, le=10_000)
     batch_wait_ms: int = Field(20, ge=0, le=5000)
+    # Ingest transactions in flight at once. More overlap the next batch with a commit, but
+    # batches that share device-hours then wait on each other's row locks (slower here).
+    transactions: int = Field(1, ge=1, le=16)
     # Deliveries after which the broker dead-letters a message that keeps failing.
     delivery_limit: int = Field(20, ge=1, le=1000)
     # CA bundle for amqps:// URLs (empty: the system's).

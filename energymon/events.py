@@ -40,6 +40,11 @@ class EventHub:
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone subscribed: publishers may skip building events nobody hears."""
+        return bool(self._subscribers)
+
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber)

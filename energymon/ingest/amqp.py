@@ -119,32 +119,60 @@ class AmqpIngest:
         _LOGGER.info("consuming readings from %s", self.names.queue)
 
     async def run(self) -> None:
-        """Process batches until cancelled."""
-        while True:
-            batch = await next_batch(
-                self._inbox, self._config.batch_messages, self._config.batch_wait_ms
-            )
-            await self._handle(batch)
+        """Process batches until cancelled, `broker.transactions` of them at once.
+
+        While one batch waits for its commit the next one already runs its queries; acks
+        still go out in delivery order, since `ack(multiple=True)` covers everything before.
+        """
+        slots = asyncio.Semaphore(self._config.transactions)
+        previous: asyncio.Future[None] | None = None
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                batch = await next_batch(
+                    self._inbox, self._config.batch_messages, self._config.batch_wait_ms
+                )
+                await slots.acquire()
+                settled = asyncio.get_running_loop().create_future()
+                task = asyncio.create_task(self._handle(batch, previous, settled))
+                running.add(task)
+                task.add_done_callback(lambda t: (running.discard(t), slots.release()))
+                previous = settled
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     def stop(self) -> None:
         self._stopping = True
 
-    async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
+    async def _handle(
+        self,
+        batch: list[AbstractIncomingMessage],
+        previous: asyncio.Future[None] | None,
+        settled: asyncio.Future[None],
+    ) -> None:
         try:
-            letters = await process(
-                self._ingest, [m.body for m in batch], stopping=lambda: self._stopping
-            )
-            for letter in letters:
-                await self._dead_letter(batch[letter.message_index], letter)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A bug, not bad input: give the messages back. The delivery limit stops a
-            # message that crashes every time from looping for ever.
-            _LOGGER.exception("ingest batch of %d messages failed; requeueing", len(batch))
-            await self._settle(batch, ack=False)
-            return
-        await self._settle(batch, ack=True)
+            ack = True
+            try:
+                letters = await process(
+                    self._ingest, [m.body for m in batch], stopping=lambda: self._stopping
+                )
+                for letter in letters:
+                    await self._dead_letter(batch[letter.message_index], letter)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug, not bad input: give the messages back. The delivery limit stops a
+                # message that crashes every time from looping for ever.
+                _LOGGER.exception("ingest batch of %d messages failed; requeueing", len(batch))
+                ack = False
+            if previous is not None:
+                await asyncio.shield(previous)
+            await self._settle(batch, ack=ack)
+        finally:
+            if not settled.done():
+                settled.set_result(None)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, letter: DeadLetter) -> None:
         assert self._dlx is not None

@@ -305,6 +305,12 @@ class IngestService:
 
     def _announce(self, batch: _Batch) -> None:
         """Tell the rest of the process, after the commit."""
+        for alert in batch.alerts:
+            _LOGGER.info(
+                "alert %s for device %d hour %d", alert.kind, alert.device_id, alert.hour_ts
+            )
+        if not self._hub.listening:
+            return
         for row in batch.rows:
             meter = batch.meters[row["device_id"]]
             self._hub.publish(
@@ -343,9 +349,6 @@ class IngestService:
                     device_id=alert.device_id,
                     owner_id=alert.owner_id,
                 )
-            )
-            _LOGGER.info(
-                "alert %s for device %d hour %d", alert.kind, alert.device_id, alert.hour_ts
             )
         for alert in batch.withdrawn:
             self._hub.publish(
