@@ -341,24 +341,16 @@ class IngestService:
                     owner_id=meter.owner_id,
                 )
             )
-        for alert in batch.alerts:
-            self._hub.publish(
-                Event(
-                    ALERT_RAISED,
-                    alert_payload(alert),
-                    device_id=alert.device_id,
-                    owner_id=alert.owner_id,
+        for kind, alerts in ((ALERT_RAISED, batch.alerts), (ALERT_WITHDRAWN, batch.withdrawn)):
+            for alert in alerts:
+                self._hub.publish(
+                    Event(
+                        kind,
+                        alert_payload(alert),
+                        device_id=alert.device_id,
+                        owner_id=alert.owner_id,
+                    )
                 )
-            )
-        for alert in batch.withdrawn:
-            self._hub.publish(
-                Event(
-                    ALERT_WITHDRAWN,
-                    alert_payload(alert),
-                    device_id=alert.device_id,
-                    owner_id=alert.owner_id,
-                )
-            )
 
 
 def alert_payload(alert: AlertRow) -> dict[str, object]:

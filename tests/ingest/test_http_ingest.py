@@ -339,3 +339,22 @@ async def test_raw_readings_page_with_a_cursor(client, alice, bob, make_meter):
     assert len(seen) == 50 == len(set(seen))
     resp = await client.get(url, params=params, headers=bob.headers)
     assert resp.status == 404  # not bob's device
+
+
+async def test_stored_readings_hours_and_alerts_are_announced_on_the_hub(client, alice, make_meter):
+    from energymon import keys
+
+    heard = []
+    client.app[keys.HUB].subscribe(heard.append)
+    meter = await make_meter(alice, max_kwh=1.0)
+    await meter.send([{"ts": at(14, 0), "value": 0.6}, {"ts": at(14, 10), "value": 0.7}])
+    kinds = [e.kind for e in heard]
+    assert kinds.count("reading") == 2
+    assert kinds.count("hourly") == 1
+    (alert,) = [e for e in heard if e.kind == "alert_raised"]
+    assert alert.owner_id == alice.id
+    assert alert.device_id == meter.id
+    assert alert.payload["total_kwh"] == pytest.approx(1.3)
+    hourly_event = next(e for e in heard if e.kind == "hourly")
+    assert hourly_event.payload["total_kwh"] == pytest.approx(1.3)
+    assert hourly_event.payload["limit_kwh"] == 1.0
