@@ -7,7 +7,6 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 
 import aio_pika
@@ -18,7 +17,7 @@ from yarl import URL
 
 from meter_sim.errors import TransportError, UsageError
 from meter_sim.readings import Message
-from meter_sim.sink import Window
+from meter_sim.sink import WindowedSink
 from meter_sim.stats import Stats
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,18 +65,17 @@ def redact(text: str) -> str:
         return text
 
 
-class AmqpSink:
+class AmqpSink(WindowedSink):
     """Publishes to a durable direct exchange; every message is retried until confirmed."""
 
     def __init__(self, options: AmqpOptions, stats: Stats) -> None:
         """Nothing happens until the sink is entered."""
+        super().__init__(stats, options.window)
         self.options = options
-        self.stats = stats
         self.destination = f"{redact(options.url)} exchange {options.exchange!r}"
         self.connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractExchange | None = None
-        self._window = Window(options.window)
         self._warned_unroutable = False
         self._failing_since: float | None = None
         self._warned_at = 0.0
@@ -116,27 +114,11 @@ class AmqpSink:
         _LOGGER.info("publishing to %s", self.destination)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Cancel unconfirmed publishes (only after an abort) and close the connection."""
-        await self._window.cancel()
+    async def _close(self) -> None:
         if self.connection is not None:
             await self.connection.close()
 
-    async def send(self, message: Message) -> None:
-        """Publish in the background once the window of unconfirmed messages has room."""
-        self.stats.record_sent(message.size)
-        await self._window.submit(self._publish(message))
-
-    async def drain(self) -> None:
-        """Wait until every message is confirmed."""
-        await self._window.drain()
-
-    async def _publish(self, message: Message) -> None:
+    async def _deliver(self, message: Message) -> None:
         """Publish until the broker confirms: at least once, so possibly twice."""
         assert self._exchange is not None and self._channel is not None
         amqp_message = aio_pika.Message(

@@ -8,7 +8,6 @@ import random
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Self
 
 import aiohttp
@@ -16,7 +15,7 @@ from yarl import URL
 
 from meter_sim.errors import UsageError
 from meter_sim.readings import Message
-from meter_sim.sink import Window
+from meter_sim.sink import WindowedSink
 from meter_sim.stats import Stats
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,16 +57,15 @@ def check_url(text: str) -> str:
     return text
 
 
-class HttpSink:
+class HttpSink(WindowedSink):
     """Posts each message with its device's token; retries connection errors and 5xx."""
 
     def __init__(self, options: HttpOptions, stats: Stats) -> None:
         """Nothing happens until the sink is entered."""
+        super().__init__(stats, options.window)
         self.options = options
-        self.stats = stats
         self.destination = options.ingest_url
         self._session: aiohttp.ClientSession | None = None
-        self._window = Window(options.window)
         self._reported: set[int] = set()
         self._refusals_reported = False
 
@@ -84,27 +82,11 @@ class HttpSink:
         _LOGGER.info("posting to %s", self.destination)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Cancel requests still in flight (only after an abort) and close the session."""
-        await self._window.cancel()
+    async def _close(self) -> None:
         if self._session is not None:
             await self._session.close()
 
-    async def send(self, message: Message) -> None:
-        """Post in the background once fewer than `window` requests are in flight."""
-        self.stats.record_sent(message.size)
-        await self._window.submit(self._post(message))
-
-    async def drain(self) -> None:
-        """Wait until every request succeeded or was given up."""
-        await self._window.drain()
-
-    async def _post(self, message: Message) -> None:
+    async def _deliver(self, message: Message) -> None:
         """Post one message, retrying what may succeed later."""
         assert self._session is not None
         headers = {

@@ -85,6 +85,46 @@ class Window:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class WindowedSink:
+    """A transport that sends in the background, with at most `window` messages in flight.
+
+    Subclasses connect in `__aenter__`, deliver one message in `_deliver` (retrying as their
+    protocol allows) and disconnect in `_close`.
+    """
+
+    destination: str
+
+    def __init__(self, stats: Stats, window: int) -> None:
+        """Count into `stats`; allow `window` sends in flight."""
+        self.stats = stats
+        self._window = Window(window)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Cancel sends still in flight (only after an abort) and disconnect."""
+        await self._window.cancel()
+        await self._close()
+
+    async def send(self, message: Message) -> None:
+        """Deliver in the background once the window has room."""
+        self.stats.record_sent(message.size)
+        await self._window.submit(self._deliver(message))
+
+    async def drain(self) -> None:
+        """Wait until every message is confirmed or given up."""
+        await self._window.drain()
+
+    async def _deliver(self, message: Message) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+
 class PrintSink:
     """Writes each message body as one line to stdout: for looking, piping and tests."""
 
