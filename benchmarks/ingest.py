@@ -21,7 +21,7 @@ import aio_pika
 import sqlalchemy as sa
 
 from benchmarks.publisher import prefill
-from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology
+from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.storage import Database
 from energymon.storage.migrate import upgrade
 
@@ -71,11 +71,7 @@ async def _declare(url: str, names: Names) -> None:
 async def _delete(url: str, names: Names) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
-        channel = await connection.channel()
-        for queue in (names.queue, names.dlq):
-            await channel.queue_delete(queue)
-        for exchange in (names.exchange, names.dlx):
-            await channel.exchange_delete(exchange)
+        await delete_topology(await connection.channel(), names)
 
 
 async def _measure(

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
+from yarl import URL
 
 from energymon.app import create_app
 from energymon.auth.passwords import hash_password_sync
@@ -28,6 +30,8 @@ from energymon.storage.migrate import upgrade
 from energymon.storage.schema import metadata
 
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
+# The broker of the dev machine and of CI; ENERGYMON_TEST_AMQP_URL points elsewhere.
+AMQP_URL = os.environ.get("ENERGYMON_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery staple"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -130,6 +134,36 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url)
     yield database
     await database.close()
+
+
+# ---- the broker ----------------------------------------------------------------------------
+
+
+async def _amqp_handshake() -> None:
+    connection = await aio_pika.connect(AMQP_URL, timeout=5)
+    await connection.close()
+
+
+def _rabbitmq_problem() -> str | None:
+    """None when the broker completes an AMQP handshake: an open port alone is not enough."""
+    try:
+        run_async(_amqp_handshake())
+    except Exception as exc:
+        detail = str(exc) or "no AMQP handshake within 5 s"
+        host = URL(AMQP_URL).with_password(None)
+        return f"RabbitMQ at {host} does not answer ({type(exc).__name__}: {detail})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The broker URL; skips the test when RabbitMQ is down, fails instead under CI."""
+    problem = _rabbitmq_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem}: CI must run the RabbitMQ tests")
+        pytest.skip(problem)
+    return AMQP_URL
 
 
 # ---- the app and its callers ---------------------------------------------------------------

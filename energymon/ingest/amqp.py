@@ -94,6 +94,14 @@ async def declare_topology(
     return exchange, queue
 
 
+async def delete_topology(channel: AbstractChannel, names: Names) -> None:
+    """Remove the queues and exchanges of a namespace (tests, benchmarks, decommissioning)."""
+    for queue in (names.queue, names.dlq):
+        await channel.queue_delete(queue)
+    for exchange in (names.exchange, names.dlx):
+        await channel.exchange_delete(exchange)
+
+
 class AmqpIngest:
     """Consumes `energymon.readings` in batches and feeds the ingest service."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,28 +11,7 @@ import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
 
-from energymon.ingest.amqp import Names
-from tests.conftest import IN_CI
-
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def _rabbit_problem() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
-            return None
-    except OSError as exc:
-        return f"RabbitMQ at 127.0.0.1:5672 is unreachable ({exc})"
-
-
-@pytest.fixture
-def rabbit() -> str:
-    problem = _rabbit_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"{problem}: CI must run the RabbitMQ tests")
-        pytest.skip(problem)
-    return AMQP_URL
+from energymon.ingest.amqp import Names, delete_topology
 
 
 @pytest.fixture
@@ -41,13 +19,15 @@ async def names(rabbit: str) -> AsyncIterator[Names]:
     """A namespace of exchanges and queues for this test alone, removed afterwards."""
     names = Names(f"test-{secrets.token_hex(4)}")
     yield names
-    connection = await aio_pika.connect(rabbit)
+    connection = await aio_pika.connect(rabbit, timeout=10)
     async with connection:
-        channel = await connection.channel()
-        for queue in (names.queue, names.dlq):
-            await channel.queue_delete(queue)
-        for exchange in (names.exchange, names.dlx):
-            await channel.exchange_delete(exchange)
+        await delete_topology(await connection.channel(), names)
+
+
+@pytest.fixture
+def rabbit(amqp_url: str) -> str:
+    """The broker URL (the suite-wide check skips, or fails under CI, when it is down)."""
+    return amqp_url
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +11,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from yarl import URL
 
-# The broker of the dev machine and of CI; ENERGYMON_TEST_AMQP_URL points elsewhere.
-AMQP_URL = os.environ.get("ENERGYMON_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+from tests.conftest import AMQP_URL
+
 AMQP_HOST = URL(AMQP_URL).host or "127.0.0.1"
 AMQP_PORT = URL(AMQP_URL).port or 5672
 
