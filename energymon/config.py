@@ -159,6 +159,8 @@ def load_config(
     data = _merge(data, _env_overrides(env))
     if overrides:
         data = _merge(data, overrides)
+    if "demo" in data:
+        raise ConfigError("demo: not a config key; run `energymon serve --demo`")
     data["demo"] = demo
     try:
         config = Config.model_validate(data)

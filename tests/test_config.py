@@ -206,3 +206,11 @@ def test_demo_mode_generates_a_secret(tmp_path):
 def test_demo_mode_keeps_a_configured_secret(tmp_path):
     config = _config(SECRET, demo=True, tmp_path=tmp_path)
     assert config.auth.jwt_secret == SECRET
+
+
+def test_demo_mode_is_not_a_config_key(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("demo = true\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value) == "demo: not a config key; run `energymon serve --demo`"
