@@ -11,7 +11,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from energymon import demo, keys
+from energymon import demo, keys, realtime
 from energymon.api import accounts, alerts, consumption, devices, health, ingest, users
 from energymon.api.openapi import build_openapi
 from energymon.api.problems import problems_middleware
@@ -19,7 +19,7 @@ from energymon.auth.passwords import PasswordHasher
 from energymon.auth.throttle import LoginThrottle
 from energymon.auth.tokens import TokenIssuer
 from energymon.config import Config
-from energymon.events import EventHub
+from energymon.events import make_hub
 from energymon.ingest import amqp
 from energymon.ingest.bus import LocalBus, running
 from energymon.pages import apidocs
@@ -100,11 +100,11 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
             address_limit=config.auth.login_ip_max_failures,
             window_seconds=config.auth.login_window_seconds,
         )
+        app[keys.HUB] = hub = make_hub(config.broker)
         app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle)
-        app[keys.USERS] = UserService(db, hasher)
-        devices_service = DeviceService(db)
+        app[keys.USERS] = UserService(db, hasher, hub)
+        devices_service = DeviceService(db, hub)
         app[keys.DEVICES] = devices_service
-        app[keys.HUB] = hub = EventHub()
         app[keys.INGEST] = IngestService(db, hub)
         app[keys.INGEST_TOKENS] = IngestTokenService(db)
         app[keys.CONSUMPTION] = ConsumptionService(db, devices_service)
@@ -112,6 +112,16 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
         yield
 
     return ctx
+
+
+async def _hub(app: web.Application) -> AsyncIterator[None]:
+    """With a broker, the hub shares events with the other processes while the app runs."""
+    hub = app[keys.HUB]
+    await hub.start()
+    try:
+        yield
+    finally:
+        await hub.close()
 
 
 def _amqp_ingest(config: Config):  # type: ignore[no-untyped-def]
@@ -159,6 +169,8 @@ def create_app(config: Config) -> web.Application:
 
     app.cleanup_ctx.append(_database(config))
     app.cleanup_ctx.append(_services(config))
+    app.cleanup_ctx.append(_hub)
+    realtime.attach(app, config)
     if config.broker.url:
         app.cleanup_ctx.append(_amqp_ingest(config))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -87,6 +88,32 @@ class BrokerConfig(_Section):
         return value
 
 
+class RealtimeConfig(_Section):
+    """The Socket.IO server: which other origins may open a connection."""
+
+    # Pages served from other origins (scheme://host[:port]) allowed to connect; empty means
+    # only pages of this server. Never "*": the session cookie would let any site in.
+    allowed_origins: tuple[str, ...] = ()
+    # At most this many `reading` events a second per device room; the latest one wins.
+    readings_per_second: float = Field(4.0, gt=0, le=100)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # From the environment the list comes as one comma-separated string.
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://example.net:8443")
+        return tuple(o.rstrip("/") for o in value)
+
+
 class Config(_Section):
     """The whole validated configuration."""
 
@@ -94,6 +121,7 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     auth: AuthConfig = AuthConfig()
     broker: BrokerConfig = BrokerConfig()
+    realtime: RealtimeConfig = RealtimeConfig()
     demo: bool = False
 
     def require_secret(self) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socketio
 from aiohttp import web
 
 from energymon.config import Config
 from energymon.events import EventHub
 from energymon.ingest.bus import LocalBus
+from energymon.realtime.bridge import Bridge
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
 from energymon.services.consumption import ConsumptionService
@@ -28,3 +30,5 @@ CONSUMPTION = web.AppKey("consumption", ConsumptionService)
 ALERTS = web.AppKey("alerts", AlertService)
 BUS = web.AppKey("bus", LocalBus)
 OPENAPI = web.AppKey("openapi", dict)
+SIO = web.AppKey("sio", socketio.AsyncServer)
+BRIDGE = web.AppKey("bridge", Bridge)

@@ -98,7 +98,7 @@ async def delete_topology(channel: AbstractChannel, names: Names) -> None:
     """Remove the queues and exchanges of a namespace (tests, benchmarks, decommissioning)."""
     for queue in (names.queue, names.dlq):
         await channel.queue_delete(queue)
-    for exchange in (names.exchange, names.dlx):
+    for exchange in (names.exchange, names.dlx, f"{names.namespace}.events"):
         await channel.exchange_delete(exchange)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from energymon.errors import NotFound
+from energymon.events import DEVICE_ASSIGNED, DEVICE_UNASSIGNED, Event, EventHub, rfc3339
 from energymon.models import Device, Principal
 from energymon.services.access import require_admin
 from energymon.storage import Database
@@ -19,8 +20,9 @@ def _not_found(device_id: int) -> NotFound:
 class DeviceService:
     """Device rules: a user sees their own devices, and someone else's device does not exist."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, hub: EventHub | None = None) -> None:
         self._db = db
+        self._hub = hub
 
     async def list(
         self,
@@ -59,7 +61,7 @@ class DeviceService:
         async with self._db.write() as conn:
             if owner_id is not None and await users_store.get(conn, owner_id) is None:
                 raise NotFound(f"user {owner_id} not found")
-            return await devices_store.insert(
+            device = await devices_store.insert(
                 conn,
                 description=description.strip(),
                 address=address.strip(),
@@ -67,6 +69,8 @@ class DeviceService:
                 owner_id=owner_id,
                 meter_kind=meter_kind,
             )
+        self._announce_owner(None, device)
+        return device
 
     async def update(self, principal: Principal, device_id: int, changes: dict[str, Any]) -> Device:
         """Change description, address or the maximum hourly consumption."""
@@ -88,13 +92,58 @@ class DeviceService:
     async def delete(self, principal: Principal, device_id: int) -> None:
         require_admin(principal)
         async with self._db.write() as conn:
-            if not await devices_store.delete(conn, device_id):
+            before = await devices_store.get(conn, device_id)
+            if before is None or not await devices_store.delete(conn, device_id):
                 raise _not_found(device_id)
+        self._announce_owner(before, None)
 
     async def _change(self, device_id: int, changes: dict[str, Any]) -> Device:
         async with self._db.write() as conn:
-            if await devices_store.get(conn, device_id) is None:
+            before = await devices_store.get(conn, device_id)
+            if before is None:
                 raise _not_found(device_id)
             device = await devices_store.update(conn, device_id, changes)
         assert device is not None
+        self._announce_owner(before, device)
         return device
+
+    def _announce_owner(self, before: Device | None, after: Device | None) -> None:
+        """A change of owner, after the commit: the old owner loses the device, the new gets it."""
+        old = before.owner_id if before else None
+        new = after.owner_id if after else None
+        if self._hub is None or old == new:
+            return
+        device_id = (after or before).id  # type: ignore[union-attr]
+        if old is not None:
+            self._hub.publish(
+                Event(
+                    DEVICE_UNASSIGNED,
+                    {"device_id": device_id},
+                    device_id=device_id,
+                    owner_id=old,
+                    extra={"new_owner_id": new},
+                )
+            )
+        if after is not None and new is not None:
+            self._hub.publish(
+                Event(
+                    DEVICE_ASSIGNED,
+                    {"device": device_payload(after)},
+                    device_id=device_id,
+                    owner_id=new,
+                    extra={"previous_owner_id": old},
+                )
+            )
+
+
+def device_payload(device: Device) -> dict[str, Any]:
+    """A device as the REST API shows it, for events."""
+    return {
+        "id": device.id,
+        "description": device.description,
+        "address": device.address,
+        "max_hourly_kwh": device.max_hourly_wh / 1000,
+        "meter_kind": device.meter_kind,
+        "owner_id": device.owner_id,
+        "created_at": rfc3339(device.created_at.timestamp()),
+    }

@@ -26,6 +26,7 @@ from energymon.events import (
     READING_STORED,
     Event,
     EventHub,
+    rfc3339,
 )
 from energymon.services import alerts as rules
 from energymon.services.readings import Reading, Rejected, mwh_to_kwh
@@ -304,21 +305,22 @@ class IngestService:
             batch.alerts.append(alert)
 
     def _announce(self, batch: _Batch) -> None:
-        """Tell the rest of the process, after the commit."""
+        """Tell the rest of the process (and, with a broker, the others), after the commit."""
         for alert in batch.alerts:
             _LOGGER.info(
                 "alert %s for device %d hour %d", alert.kind, alert.device_id, alert.hour_ts
             )
         if not self._hub.listening:
             return
+        publish, meters = self._hub.publish, batch.meters
         for row in batch.rows:
-            meter = batch.meters[row["device_id"]]
-            self._hub.publish(
+            meter = meters[row["device_id"]]
+            publish(
                 Event(
                     READING_STORED,
                     {
                         "device_id": row["device_id"],
-                        "ts": row["ts"],
+                        "ts": rfc3339(row["ts"]),
                         "value_kwh": mwh_to_kwh(row["value_mwh"]),
                         "consumption_kwh": mwh_to_kwh(row["consumption_mwh"]),
                     },
@@ -327,15 +329,16 @@ class IngestService:
                 )
             )
         for (device_id, hour), total in batch.totals.items():
-            meter = batch.meters[device_id]
-            self._hub.publish(
+            meter = meters[device_id]
+            publish(
                 Event(
                     HOURLY_UPDATED,
                     {
                         "device_id": device_id,
-                        "hour_ts": hour,
+                        "hour": rfc3339(hour),
                         "total_kwh": mwh_to_kwh(total),
                         "limit_kwh": meter.max_hourly_wh / 1000,
+                        "over_limit": total > meter.max_hourly_wh * 1000,
                     },
                     device_id=device_id,
                     owner_id=meter.owner_id,
@@ -343,28 +346,30 @@ class IngestService:
             )
         for kind, alerts in ((ALERT_RAISED, batch.alerts), (ALERT_WITHDRAWN, batch.withdrawn)):
             for alert in alerts:
-                self._hub.publish(
+                meter = meters.get(alert.device_id)
+                publish(
                     Event(
                         kind,
-                        alert_payload(alert),
+                        alert_payload(alert, meter.description if meter else ""),
                         device_id=alert.device_id,
                         owner_id=alert.owner_id,
                     )
                 )
 
 
-def alert_payload(alert: AlertRow) -> dict[str, object]:
-    """An alert as it is shown to people and programs."""
+def alert_payload(alert: AlertRow, device_description: str = "") -> dict[str, object]:
+    """An alert as it is announced to people and programs."""
     hourly = alert.kind == rules.HOURLY_LIMIT
     return {
         "id": alert.id,
         "device_id": alert.device_id,
+        "device_description": device_description,
         "kind": alert.kind,
-        "hour_ts": alert.hour_ts,
+        "hour": rfc3339(alert.hour_ts),
         "total_kwh": mwh_to_kwh(alert.value) if hourly else None,
         "power_kw": None if hourly else mwh_to_kwh(alert.value),
         "limit_kwh": alert.limit_wh / 1000,
         "late": alert.late,
-        "created_at": alert.created_at.isoformat(),
+        "created_at": rfc3339(alert.created_at.timestamp()),
         "acknowledged": alert.acknowledged_at is not None,
     }

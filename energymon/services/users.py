@@ -6,6 +6,7 @@ from typing import Any
 
 from energymon.auth.passwords import PasswordHasher
 from energymon.errors import Conflict, NotFound
+from energymon.events import USER_DELETED, USER_DEMOTED, USER_DISABLED, Event, EventHub
 from energymon.models import Principal, Role, User
 from energymon.services.access import normalize_email, require_admin, storable_email
 from energymon.storage import Database
@@ -15,9 +16,10 @@ from energymon.storage import users as users_store
 class UserService:
     """Create, read, update and delete users; only admins may."""
 
-    def __init__(self, db: Database, hasher: PasswordHasher) -> None:
+    def __init__(self, db: Database, hasher: PasswordHasher, hub: EventHub | None = None) -> None:
         self._db = db
         self._hasher = hasher
+        self._hub = hub
 
     async def list(
         self, principal: Principal, *, search: str | None, limit: int, offset: int
@@ -77,10 +79,15 @@ class UserService:
         ):
             raise Conflict("you cannot disable or demote your own account")
         async with self._db.write() as conn:
-            if await users_store.get(conn, user_id) is None:
+            before = await users_store.get(conn, user_id)
+            if before is None:
                 raise NotFound(f"user {user_id} not found")
             user = await users_store.update(conn, user_id, changes)
         assert user is not None
+        if user.disabled and not before.disabled:
+            self._announce(USER_DISABLED, user_id)
+        elif before.role == Role.ADMIN and user.role != Role.ADMIN:
+            self._announce(USER_DEMOTED, user_id)
         return user
 
     async def delete(self, principal: Principal, user_id: int) -> None:
@@ -91,3 +98,9 @@ class UserService:
         async with self._db.write() as conn:
             if not await users_store.delete(conn, user_id):
                 raise NotFound(f"user {user_id} not found")
+        self._announce(USER_DELETED, user_id)
+
+    def _announce(self, kind: str, user_id: int) -> None:
+        """The account's open sessions (sockets) must end or change: tell the transports."""
+        if self._hub is not None:
+            self._hub.publish(Event(kind, {"user_id": user_id}, owner_id=user_id))

@@ -26,6 +26,7 @@ class Meter:
     kind: str
     max_hourly_wh: int
     owner_id: int | None
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +45,16 @@ async def meters(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Meter]:
     found: dict[int, Meter] = {}
     for chunk in _chunks(sorted(set(ids))):
         query = sa.select(
-            devices.c.id, devices.c.meter_kind, devices.c.max_hourly_wh, devices.c.owner_id
+            devices.c.id,
+            devices.c.meter_kind,
+            devices.c.max_hourly_wh,
+            devices.c.owner_id,
+            devices.c.description,
         ).where(devices.c.id.in_(chunk))
         for row in await conn.execute(query):
-            found[row.id] = Meter(row.id, row.meter_kind, int(row.max_hourly_wh), row.owner_id)
+            found[row.id] = Meter(
+                row.id, row.meter_kind, int(row.max_hourly_wh), row.owner_id, row.description
+            )
     return found
 
 

@@ -1,0 +1,65 @@
+"""Real time: private alerts and live charts over Socket.IO (`/socket.io`, namespace `/`).
+
+`attach` builds the server inside create_app; `context` (a cleanup context, after the
+services and the hub) registers the handlers, bridges the hub to the sockets, and on the
+way down disconnects every client and stops the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from energymon import keys
+from energymon.config import Config
+from energymon.realtime.bridge import Bridge
+from energymon.realtime.server import Realtime, build_server
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def attach(app: web.Application, config: Config) -> None:
+    """Create the Socket.IO server, mount it at /socket.io and run it with the app."""
+    sio = build_server(config.realtime)
+    sio.attach(app, socketio_path="socket.io")
+    app[keys.SIO] = sio
+    app.on_shutdown.append(_disconnect_all)
+    app.cleanup_ctx.append(_context(config))
+
+
+def _register_feature_handlers(app: web.Application) -> None:
+    """Handlers that other features add to the same namespace, once their services exist.
+
+    Chat for the browser (energymon/realtime/chat.py) plugs in here:
+        from energymon.realtime.chat import register_chat_handlers
+        register_chat_handlers(app[keys.SIO], app[keys.CHAT], app[keys.ACCOUNTS])
+    """
+
+
+def _context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        sio = app[keys.SIO]
+        bridge = Bridge(sio, readings_per_second=config.realtime.readings_per_second)
+        Realtime(sio, app[keys.ACCOUNTS], app[keys.DEVICES], bridge).register()
+        _register_feature_handlers(app)
+        app[keys.BRIDGE] = bridge
+        bridge.start()
+        unsubscribe = app[keys.HUB].subscribe(bridge.on_event)
+        try:
+            yield
+        finally:
+            unsubscribe()
+            await _disconnect_all(app)
+            await bridge.stop()
+            await sio.shutdown()
+
+    return ctx
+
+
+async def _disconnect_all(app: web.Application) -> None:
+    """Close every connection, so the HTTP server does not wait for open websockets."""
+    sio = app[keys.SIO]
+    if sio.eio.sockets:
+        await sio.eio.disconnect()

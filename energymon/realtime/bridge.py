@@ -1,0 +1,211 @@
+"""The hub -> socket bridge: events from the services become Socket.IO emits to rooms.
+
+Hub subscribers must not block, so events are turned into jobs for one sender task. Readings
+and hour totals go to `device:<id>` rooms only while someone in this process follows the device,
+at most `readings_per_second` per device (the latest wins); alerts are never held back or
+dropped. The bridge also keeps who follows which device, so an owner change takes the previous
+owner out at once, and events attributed to another owner never reach a user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from energymon import events as ev
+from energymon.events import Event
+
+_LOGGER = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+ADMINS_ROOM = "admins"
+REVOKED_REASONS = {
+    ev.USER_DISABLED: "your account was disabled",
+    ev.USER_DELETED: "your account was deleted",
+    ev.USER_DEMOTED: "your role changed: connect again",
+}
+
+Job = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], dict[str, Any]]
+ThrottleKey = tuple[str, int, str]
+
+
+def _device_room(device_id: int) -> str:
+    return f"device:{device_id}"
+
+
+def _user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+class Bridge:
+    """Subscribes to the hub; one task sends, in order."""
+
+    def __init__(self, sio: socketio.AsyncServer, *, readings_per_second: float) -> None:
+        self._sio = sio
+        self._interval = 1.0 / readings_per_second
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # device id -> {sid: the follower's user id, None for admins (they see every device)}
+        self._watchers: dict[int, dict[str, int | None]] = {}
+        self._following: dict[str, set[int]] = {}
+        self._last_sent: dict[ThrottleKey, float] = {}
+        self._held: dict[ThrottleKey, Event] = {}
+        self.sent = 0
+
+    # ---- life -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._send_loop(), name="energymon-realtime-bridge")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _send_loop(self) -> None:
+        while True:
+            function, args, kwargs = await self._jobs.get()
+            try:
+                await function(*args, **kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.exception("socket emit failed")
+
+    def _queue(self, function: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        self._jobs.put_nowait((function, args, kwargs))
+
+    # ---- who follows what --------------------------------------------------------------------
+
+    def follow(self, sid: str, device_id: int, user_id: int | None) -> None:
+        self._watchers.setdefault(device_id, {})[sid] = user_id
+        self._following.setdefault(sid, set()).add(device_id)
+
+    def unfollow(self, sid: str, device_id: int) -> None:
+        watchers = self._watchers.get(device_id)
+        if watchers is not None:
+            watchers.pop(sid, None)
+            if not watchers:
+                del self._watchers[device_id]
+                self._forget_device(device_id)
+        followed = self._following.get(sid)
+        if followed is not None:
+            followed.discard(device_id)
+
+    def following(self, sid: str) -> set[int]:
+        return self._following.get(sid, set())
+
+    def follows(self, sid: str, device_id: int) -> bool:
+        return device_id in self._following.get(sid, ())
+
+    def forget(self, sid: str) -> None:
+        """A connection ended."""
+        for device_id in list(self._following.pop(sid, ())):
+            self.unfollow(sid, device_id)
+
+    def _forget_device(self, device_id: int) -> None:
+        for key in [k for k in self._last_sent if k[1] == device_id]:
+            del self._last_sent[key]
+
+    # ---- events in ---------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """The hub subscriber: cheap decisions here, emits in the sender task."""
+        kind = event.kind
+        if kind == ev.READING_STORED:
+            if event.device_id in self._watchers:
+                self._offer(("reading", event.device_id, ""), event)
+        elif kind == ev.HOURLY_UPDATED:
+            if event.device_id in self._watchers:
+                self._offer(("hourly", event.device_id, event.payload.get("hour", "")), event)
+        elif kind == ev.ALERT_RAISED:
+            self._queue(self._to_owner, "alert", event.payload, event.owner_id)
+        elif kind == ev.ALERT_WITHDRAWN:
+            payload = {k: event.payload.get(k) for k in ("id", "device_id", "hour")}
+            self._queue(self._to_owner, "alert_withdrawn", payload, event.owner_id)
+        elif kind == ev.DEVICE_ASSIGNED:
+            assert event.device_id is not None
+            self._owner_changed(event.device_id, event.owner_id)
+            self._queue(self._to_owner, "device_assigned", event.payload, event.owner_id)
+        elif kind == ev.DEVICE_UNASSIGNED:
+            assert event.device_id is not None
+            self._owner_changed(event.device_id, event.extra.get("new_owner_id"))
+            self._queue(self._to_owner, "device_unassigned", event.payload, event.owner_id)
+        elif kind in ev.USER_REVOKED and event.owner_id is not None:
+            self._queue(self._revoke_user, event.owner_id, REVOKED_REASONS[kind])
+
+    def _owner_changed(self, device_id: int, owner_id: int | None) -> None:
+        """Only admins and the current owner may stay in the device's room, from now on."""
+        for sid, user_id in list(self._watchers.get(device_id, {}).items()):
+            if user_id is not None and user_id != owner_id:
+                self.unfollow(sid, device_id)
+                self._queue(self._sio.leave_room, sid, _device_room(device_id), NAMESPACE)
+
+    # ---- coalescing --------------------------------------------------------------------------
+
+    def _offer(self, key: ThrottleKey, event: Event) -> None:
+        """At most one emit per interval per key; in between, the latest event waits."""
+        if key in self._held:
+            self._held[key] = event
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = self._last_sent.get(key, -1e18) + self._interval
+        if now >= due:
+            self._last_sent[key] = now
+            self._queue(self._to_device, key[0], event)
+        else:
+            self._held[key] = event
+            loop.call_at(due, self._release, key)
+
+    def _release(self, key: ThrottleKey) -> None:
+        event = self._held.pop(key, None)
+        if event is not None and event.device_id in self._watchers:
+            self._last_sent[key] = asyncio.get_running_loop().time()
+            self._queue(self._to_device, key[0], event)
+
+    # ---- emits (sender task) -----------------------------------------------------------------
+
+    async def _to_device(self, name: str, event: Event) -> None:
+        assert event.device_id is not None
+        watchers = self._watchers.get(event.device_id)
+        if not watchers:
+            return
+        # A follower who is not the owner the event was stored for hears nothing of it.
+        skip = [sid for sid, uid in watchers.items() if uid is not None and uid != event.owner_id]
+        if len(skip) == len(watchers):
+            return
+        self.sent += 1
+        await self._sio.emit(
+            name,
+            event.payload,
+            to=_device_room(event.device_id),
+            skip_sid=skip or None,
+            namespace=NAMESPACE,
+        )
+
+    async def _to_owner(self, name: str, payload: dict[str, Any], owner_id: int | None) -> None:
+        rooms = [ADMINS_ROOM] if owner_id is None else [_user_room(owner_id), ADMINS_ROOM]
+        self.sent += 1
+        await self._sio.emit(name, payload, to=rooms, namespace=NAMESPACE)
+
+    async def _revoke_user(self, user_id: int, reason: str) -> None:
+        room = _user_room(user_id)
+        for sid in [sid for sid, _ in self._sio.manager.get_participants(NAMESPACE, room)]:
+            await self._revoke(sid, reason)
+
+    def revoke_sid(self, sid: str, reason: str) -> None:
+        self._queue(self._revoke, sid, reason)
+
+    async def _revoke(self, sid: str, reason: str) -> None:
+        self.forget(sid)
+        with contextlib.suppress(Exception):
+            await self._sio.emit("session_revoked", {"reason": reason}, to=sid, namespace=NAMESPACE)
+        await self._sio.disconnect(sid, namespace=NAMESPACE)
