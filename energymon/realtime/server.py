@@ -89,9 +89,9 @@ def _acked(
 ) -> Callable[[str, Any], Awaitable[Ack]]:
     """Map domain errors of an event handler into `{"ok": false, "error": ...}`, once."""
 
-    async def wrapper(sid: str, data: Any = None) -> Ack:
+    async def wrapper(sid: str, *args: Any) -> Ack:
         try:
-            return await handler(sid, data)
+            return await handler(sid, args[0] if len(args) == 1 else None)
         except DomainError as exc:
             return {"ok": False, "error": exc.detail}
         except Exception:

@@ -1,7 +1,8 @@
 """Events across energymon processes sharing the database and RabbitMQ.
 
 Two apps in this test process (each with its own broker connection and events queue), and two
-real `energymon serve` processes on MariaDB: a client of one hears what the other stored.
+real `energymon serve` processes (on MariaDB, and on a shared SQLite file): a client of one
+hears what the other stored.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pytest
 
 from energymon.app import create_app
 from energymon.events import events_exchange
-from tests.conftest import _wipe, make_config
+from energymon.models import Role
+from tests.conftest import make_config
 from tests.processes import ServerProcess, server_env
 from tests.realtime.conftest import Api, make_device, this_hour
 
@@ -111,18 +113,12 @@ async def test_other_programs_can_bind_to_the_events_exchange(pair, admin, alice
 
 
 @pytest.fixture
-async def mariadb_url(mysql_url):
-    await _wipe(mysql_url)
-    return mysql_url
-
-
-@pytest.fixture
-def servers(tmp_path, mariadb_url, rabbit, names):
+def servers(tmp_path, db_url, rabbit, names):
     started: list[ServerProcess] = []
 
     def make() -> ServerProcess:
         env = server_env(
-            mariadb_url,
+            db_url,
             ENERGYMON_BROKER_URL=rabbit,
             ENERGYMON_BROKER_NAMESPACE=names.namespace,
         )
@@ -135,12 +131,9 @@ def servers(tmp_path, mariadb_url, rabbit, names):
         server.stop()
 
 
-@pytest.mark.mysql
 async def test_two_serve_processes_a_client_of_a_hears_what_b_consumed(
-    mariadb_url, servers, http, listen, make_actor, rabbit, names
+    servers, http, listen, make_actor, rabbit, names
 ):
-    from energymon.models import Role
-
     admin = await make_actor(Role.ADMIN)
     alice = await make_actor(Role.USER)
     a, b = servers(), servers()
