@@ -10,6 +10,12 @@ messages it sent itself, so nothing is delivered twice. Events published in one 
 ingest batch announces hundreds) are sent after the publisher returns, as one AMQP
 message per routing key: readings and hourly totals of a whole batch travel together.
 
+Readings and hour totals (the bulk kinds) cost the ingest path most, so nobody builds them
+unless someone listens: `wants(kind)` asks the local subscribers, and a process binds its
+queue to the bulk routing keys only while its own subscribers want them. Bulk messages are
+published `mandatory`: when the broker returns one (no queue bound, here or in any other
+program), the kind pauses for `UNROUTED_PAUSE_S` before the next try.
+
 Routing keys (other programs may bind their own queues to the exchange):
 - `devices.reading`, `devices.hourly`: lists of readings / hour totals, many devices each;
 - `device.<id>.alert`, `device.<id>.alert_withdrawn`, `device.<id>.assigned`,
@@ -41,8 +47,10 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
     AbstractRobustConnection,
 )
+from aiormq.abc import DeliveredMessage
 
 from energymon.config import BrokerConfig
 
@@ -66,6 +74,13 @@ USER_REVOKED = frozenset({USER_DISABLED, USER_DELETED, USER_DEMOTED})
 
 # Unsent events kept while the broker is unreachable; beyond it the oldest are dropped.
 MAX_OUTBOX = 100_000
+# Many of these come with every ingest batch: they are built and sent only while someone
+# wants them (a follower in this process, or a queue bound to their routing key).
+BULK_KEYS = {READING_STORED: "devices.reading", HOURLY_UPDATED: "devices.hourly"}
+# After the broker returned a bulk message (nobody bound), skip that kind for this long.
+UNROUTED_PAUSE_S = 1.0
+# How often the bindings for bulk kinds follow this process's own interest.
+INTEREST_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +114,8 @@ class Event:
 
 
 Subscriber = Callable[[Event], None]
+# Whether a subscriber wants events of a kind now (None: every kind, always).
+Interest = Callable[[str], bool] | None
 
 
 def rfc3339(ts: float) -> str:
@@ -123,6 +140,7 @@ def routing_key(event: Event) -> str:
     return f"other.{kind}"
 
 
+_BULK_ROUTING_KEYS = frozenset(BULK_KEYS.values())
 _DEVICE_KEYS = {
     ALERT_RAISED: "alert",
     ALERT_WITHDRAWN: "alert_withdrawn",
@@ -135,26 +153,34 @@ class EventHub:
     """Fan events out to subscribers in this process."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, Interest]] = []
 
     @property
     def listening(self) -> bool:
         """Whether anyone subscribed: publishers may skip building events nobody hears."""
         return bool(self._subscribers)
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+    def wants(self, kind: str) -> bool:
+        """Whether events of this kind are heard now: publishers skip building them if not."""
+        return any(interest is None or interest(kind) for _, interest in self._subscribers)
+
+    def subscribe(self, subscriber: Subscriber, interest: Interest = None) -> Callable[[], None]:
+        entry = (subscriber, interest)
+        self._subscribers.append(entry)
+        return lambda: self._subscribers.remove(entry)
 
     def publish(self, event: Event) -> None:
         self._deliver(event)
 
     def _deliver(self, event: Event) -> None:
-        for subscriber in list(self._subscribers):
+        for subscriber, _ in list(self._subscribers):
             try:
                 subscriber(event)
             except Exception:
                 _LOGGER.exception("event subscriber failed on %s", event.kind)
+
+    async def refresh_interest(self) -> None:
+        """A subscriber's interest changed: with a broker, follow it in the queue's bindings."""
 
     async def start(self) -> None:
         """Connect to whatever carries events between processes (nothing, here)."""
@@ -177,14 +203,30 @@ class BrokerHub(EventHub):
         self.origin = f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}"
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
+        self._queue: AbstractQueue | None = None
         self._outbox: list[Event] = []
         self._wakeup = asyncio.Event()
-        self._sender: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Bulk routing keys this process's queue is bound to, and when a returned (unrouted)
+        # bulk message says nobody else listens: skip that kind until then.
+        self._bound: set[str] = set()
+        self._unrouted_until: dict[str, float] = {}
+        self._binding = asyncio.Lock()
 
     @property
     def listening(self) -> bool:
         # Other processes and programs may listen on the exchange.
         return self._exchange is not None or bool(self._subscribers)
+
+    def wants(self, kind: str) -> bool:
+        if super().wants(kind):
+            return True
+        if self._exchange is None:
+            return False
+        key = BULK_KEYS.get(kind)
+        if key is None:
+            return True
+        return time.monotonic() >= self._unrouted_until.get(key, 0.0)
 
     def publish(self, event: Event) -> None:
         self._deliver(event)
@@ -202,29 +244,69 @@ class BrokerHub(EventHub):
             context = ssl.create_default_context(cafile=self._config.ca_file or None)
         self._connection = await aio_pika.connect_robust(self._config.url, ssl_context=context)
         try:
-            channel = await self._connection.channel(publisher_confirms=False)
+            # Confirms: the broker's answer tells a bulk message nobody was bound to.
+            channel = await self._connection.channel(publisher_confirms=True)
             exchange = await declare_events(channel, self._config.namespace)
             queue = await channel.declare_queue(
                 f"{exchange.name}.{self.origin}", exclusive=True, auto_delete=True
             )
-            await queue.bind(exchange, "#")
+            # Everything but the bulk kinds, which are bound only while followed here.
+            for pattern in ("device.#", "user.#", "chat.#", "other.#"):
+                await queue.bind(exchange, pattern)
             await queue.consume(self._received, no_ack=True)
         except BaseException:
             await self._connection.close()
             self._connection = None
             raise
-        self._exchange = exchange
-        self._sender = asyncio.create_task(self._send_loop(), name="energymon-events-sender")
+        self._exchange, self._queue = exchange, queue
+        await self.refresh_interest()
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name="energymon-events-sender"),
+            asyncio.create_task(self._interest_loop(), name="energymon-events-interest"),
+        ]
         _LOGGER.info("events shared through exchange %s", exchange.name)
 
+    async def refresh_interest(self) -> None:
+        """Bind the bulk routing keys this process's subscribers want, unbind the others."""
+        if self._queue is None or self._exchange is None:
+            return
+        async with self._binding:
+            for kind, key in BULK_KEYS.items():
+                wanted = super().wants(kind)
+                if wanted and key not in self._bound:
+                    await self._queue.bind(self._exchange, key)
+                    self._bound.add(key)
+                elif not wanted and key in self._bound:
+                    await self._queue.unbind(self._exchange, key)
+                    self._bound.discard(key)
+
+    async def _interest_loop(self) -> None:
+        while True:
+            await asyncio.sleep(INTEREST_REFRESH_S)
+            try:
+                await self.refresh_interest()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.warning("could not update the events queue's bindings", exc_info=True)
+
+    def _returned(self, _channel: object, message: AbstractIncomingMessage) -> None:
+        """The broker had no queue for a bulk message: nobody listens to that kind now."""
+        key = message.routing_key or ""
+        if key in BULK_KEYS.values():
+            self._unrouted_until[key] = time.monotonic() + UNROUTED_PAUSE_S
+
     async def close(self) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+                await task
+        if self._tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._flush(), 2)
-        self._exchange = None
+        self._tasks = []
+        self._exchange = self._queue = None
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -249,13 +331,27 @@ class BrokerHub(EventHub):
         groups: dict[str, list[dict[str, Any]]] = {}
         for event in events:
             groups.setdefault(routing_key(event), []).append(event.to_json())
-        for key, group in groups.items():
-            body = json.dumps(group, separators=(",", ":")).encode()
-            await self._exchange.publish(
-                aio_pika.Message(body, content_type="application/json", app_id=self.origin),
-                routing_key=key,
-                mandatory=False,
-            )
+        results = await asyncio.gather(
+            *(
+                self._exchange.publish(
+                    aio_pika.Message(
+                        json.dumps(group, separators=(",", ":")).encode(),
+                        content_type="application/json",
+                        app_id=self.origin,
+                    ),
+                    routing_key=key,
+                    # Bulk messages nobody is bound to come back: their kind pauses a while.
+                    mandatory=key in _BULK_ROUTING_KEYS,
+                )
+                for key, group in groups.items()
+            ),
+            return_exceptions=True,
+        )
+        for key, result in zip(groups, results, strict=True):
+            if isinstance(result, DeliveredMessage):  # returned: no queue for this key
+                self._unrouted_until[key] = time.monotonic() + UNROUTED_PAUSE_S
+            elif isinstance(result, BaseException):
+                _LOGGER.warning("events for %s not published: %r", key, result)
 
     async def _received(self, message: AbstractIncomingMessage) -> None:
         if message.app_id == self.origin:

@@ -41,16 +41,14 @@ def _register_feature_handlers(app: web.Application) -> None:
 def _context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         sio = app[keys.SIO]
-        bridge = Bridge(sio, readings_per_second=config.realtime.readings_per_second)
+        bridge = Bridge(sio, app[keys.HUB], readings_per_second=config.realtime.readings_per_second)
         Realtime(sio, app[keys.ACCOUNTS], app[keys.DEVICES], bridge).register()
         _register_feature_handlers(app)
         app[keys.BRIDGE] = bridge
         bridge.start()
-        unsubscribe = app[keys.HUB].subscribe(bridge.on_event)
         try:
             yield
         finally:
-            unsubscribe()
             await _disconnect_all(app)
             await bridge.stop()
             await sio.shutdown()

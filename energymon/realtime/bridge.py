@@ -18,7 +18,7 @@ from typing import Any
 import socketio
 
 from energymon import events as ev
-from energymon.events import Event
+from energymon.events import Event, EventHub
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,8 +45,11 @@ def _user_room(user_id: int) -> str:
 class Bridge:
     """Subscribes to the hub; one task sends, in order."""
 
-    def __init__(self, sio: socketio.AsyncServer, *, readings_per_second: float) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, hub: EventHub, *, readings_per_second: float
+    ) -> None:
         self._sio = sio
+        self._hub = hub
         self._interval = 1.0 / readings_per_second
         self._jobs: asyncio.Queue[Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -56,13 +59,20 @@ class Bridge:
         self._last_sent: dict[ThrottleKey, float] = {}
         self._held: dict[ThrottleKey, Event] = {}
         self.sent = 0
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     # ---- life -------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._send_loop(), name="energymon-realtime-bridge")
+        self._unsubscribe = self._hub.subscribe(self.on_event, self.wants)
+
+    def wants(self, kind: str) -> bool:
+        """Readings and hour totals only while someone here follows a device."""
+        return bool(self._watchers) or kind not in ev.BULK_KEYS
 
     async def stop(self) -> None:
+        self._unsubscribe()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -84,9 +94,13 @@ class Bridge:
 
     # ---- who follows what --------------------------------------------------------------------
 
-    def follow(self, sid: str, device_id: int, user_id: int | None) -> None:
+    async def follow(self, sid: str, device_id: int, user_id: int | None) -> None:
+        first = not self._watchers
         self._watchers.setdefault(device_id, {})[sid] = user_id
         self._following.setdefault(sid, set()).add(device_id)
+        if first:
+            # The first follower in this process: readings stored elsewhere must come here.
+            await self._hub.refresh_interest()
 
     def unfollow(self, sid: str, device_id: int) -> None:
         watchers = self._watchers.get(device_id)

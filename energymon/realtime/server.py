@@ -179,7 +179,7 @@ class Realtime:
         ):
             raise BadRequest(f"at most {MAX_FOLLOWED} devices can be followed at once")
         watcher = None if principal.is_admin else principal.user_id
-        self._bridge.follow(sid, device_id, watcher)
+        await self._bridge.follow(sid, device_id, watcher)
         await self._sio.enter_room(sid, device_room(device_id))
         # Looked up again after joining: an owner change committed in between is either seen
         # here or announced after, and its event takes this socket out of the room.

@@ -313,7 +313,8 @@ class IngestService:
         if not self._hub.listening:
             return
         publish, meters = self._hub.publish, batch.meters
-        for row in batch.rows:
+        # Readings and hour totals are many: built only while someone follows them.
+        for row in batch.rows if self._hub.wants(READING_STORED) else ():
             meter = meters[row["device_id"]]
             publish(
                 Event(
@@ -328,7 +329,9 @@ class IngestService:
                     owner_id=meter.owner_id,
                 )
             )
-        for (device_id, hour), total in batch.totals.items():
+        for (device_id, hour), total in (
+            batch.totals.items() if self._hub.wants(HOURLY_UPDATED) else ()
+        ):
             meter = meters[device_id]
             publish(
                 Event(
