@@ -366,8 +366,30 @@ async def _latency(url: str, probe: dict, sender: Sender, probes: int, interval:
     }
 
 
+async def _alerts_stored(db_url: str, count: int, t0: float, wait: float) -> float | None:
+    """When the ingest path had stored every alert (what delivery cannot beat)."""
+    db = Database(db_url)
+    try:
+        while time.time() - t0 < wait:
+            async with db.read() as conn:
+                stored = (await conn.execute(sa.text("SELECT COUNT(*) FROM alerts"))).scalar_one()
+            if stored >= count:
+                return round(time.time() - t0, 2)
+            await asyncio.sleep(0.05)
+    finally:
+        await db.close()
+    return None
+
+
 async def _connections(
-    url: str, server_pid: int, owners: list[dict], sender: Sender, procs: int, wait: float
+    url: str,
+    db_url: str,
+    server_pid: int,
+    owners: list[dict],
+    probes: int,
+    sender: Sender,
+    procs: int,
+    wait: float,
 ) -> dict:
     await asyncio.sleep(1)
     rss_before = _rss_kb(server_pid)
@@ -395,6 +417,7 @@ async def _connections(
     for start in range(0, len(readings), 500):
         await sender.send(readings[start : start + 500])
     trigger_s = time.time() - t0
+    stored_s = await _alerts_stored(db_url, len(owners) + probes, t0, wait)
     for p in pipes:
         p.send({"wait": wait})
     results = [await asyncio.to_thread(p.recv) for p in pipes]
@@ -410,6 +433,7 @@ async def _connections(
         "received_own_alert": received,
         "still_connected": sum(r["still_connected"] for r in results),
         "seconds_to_send_the_readings": round(trigger_s, 2),
+        "alerts_stored_within_s": stored_s,
         "all_alerts_within_s": round(last - t0, 2) if received else None,
         "client_processes": procs,
         "server_rss_mb_before": round(rss_before / 1024, 1),
@@ -469,7 +493,14 @@ async def main_async(args: argparse.Namespace) -> dict:
             latency = await _latency(url, probe, sender, args.probes, args.probe_interval)
             _log(f"[latency] {json.dumps(latency)}")
             connections = await _connections(
-                url, server.pid, owners, sender, args.client_procs, args.wait
+                url,
+                db_url,
+                server.pid,
+                owners,
+                args.probes,
+                sender,
+                args.client_procs,
+                args.wait,
             )
             _log(f"[connections] {json.dumps(connections)}")
         load_pipe.send("stop")
