@@ -7,6 +7,8 @@ way down disconnects every client and stops the server.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -18,14 +20,44 @@ from energymon.realtime.bridge import Bridge
 from energymon.realtime.server import Realtime, build_server
 
 _LOGGER = logging.getLogger(__name__)
+# On shutdown, how long clients get to answer the close handshake before their
+# connections are cut.
+CLOSE_GRACE_S = 1.0
 
 
 def attach(app: web.Application, config: Config) -> None:
     """Create the Socket.IO server, mount it at /socket.io and run it with the app."""
     sio = build_server(config.realtime)
-    sio.attach(app, socketio_path="socket.io")
     app[keys.SIO] = sio
-    app.on_shutdown.append(_disconnect_all)
+    # The routes sio.attach() would add, through a handler that knows the open connections:
+    # a client that never answers the close handshake must not hold up a shutdown.
+    open_connections: set[asyncio.BaseTransport] = set()
+    all_closed = asyncio.Event()
+    all_closed.set()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            open_connections.add(transport)
+            all_closed.clear()
+        try:
+            return await sio.handle_request(request)  # type: ignore[no-any-return]
+        finally:
+            open_connections.discard(transport)  # type: ignore[arg-type]
+            if not open_connections:
+                all_closed.set()
+
+    for method in ("GET", "POST", "OPTIONS"):
+        app.router.add_route(method, "/socket.io/", handle)
+
+    async def close_all(app: web.Application) -> None:
+        await _disconnect_all(app)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_closed.wait(), CLOSE_GRACE_S)
+        for transport in list(open_connections):
+            transport.close()
+
+    app.on_shutdown.append(close_all)
     app.cleanup_ctx.append(_context(config))
 
 
