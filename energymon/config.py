@@ -87,6 +87,16 @@ class BrokerConfig(_Section):
         return value
 
 
+class GrpcConfig(_Section):
+    """The gRPC chat server: its own port, next to the HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535)
+    # How often an open update stream re-checks its token and account (expired or disabled
+    # ends the stream with UNAUTHENTICATED).
+    stream_recheck_seconds: float = Field(60.0, gt=0, le=3600)
+
+
 class Config(_Section):
     """The whole validated configuration."""
 
@@ -94,6 +104,7 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     auth: AuthConfig = AuthConfig()
     broker: BrokerConfig = BrokerConfig()
+    grpc: GrpcConfig = GrpcConfig()
     demo: bool = False
 
     def require_secret(self) -> None:

@@ -7,8 +7,10 @@ from aiohttp import web
 from energymon.config import Config
 from energymon.events import EventHub
 from energymon.ingest.bus import LocalBus
+from energymon.rpc.server import ChatServer
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
+from energymon.services.chat import ChatService
 from energymon.services.consumption import ConsumptionService
 from energymon.services.devices import DeviceService
 from energymon.services.ingest import IngestService
@@ -28,3 +30,5 @@ CONSUMPTION = web.AppKey("consumption", ConsumptionService)
 ALERTS = web.AppKey("alerts", AlertService)
 BUS = web.AppKey("bus", LocalBus)
 OPENAPI = web.AppKey("openapi", dict)
+CHAT = web.AppKey("chat", ChatService)
+GRPC = web.AppKey("grpc", ChatServer)
