@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,6 +169,16 @@ class ChatService:
             entry[1] -= 1
             if not entry[1]:
                 del self._locks[conversation_id]
+
+    def listen(self, callback: Callable[[str, dict[str, Any]], None]) -> Callable[[], None]:
+        """Hear every chat event (of every process, once the hub is broker-backed); returns
+        the way to stop. The callback must not block: it queues its own work."""
+
+        def on_event(event: Event) -> None:
+            if event.kind in KINDS:
+                callback(event.kind, event.payload)
+
+        return self._hub.subscribe(on_event)
 
     def _publish(self, kind: str, payload: dict[str, Any]) -> None:
         self._hub.publish(Event(kind=kind, payload=payload))
