@@ -111,11 +111,15 @@ async def mark_read(
     return False
 
 
+# Built once: aliases make new column objects, which cost more than the query itself.
+_UNREAD_MARK = chat_reads.alias("unread_mark")
+_UNREAD_MESSAGES = chat_messages.alias("unread_messages")
+
+
 def _unread_query(user_id: Any, side: Role) -> sa.ScalarSelect[Any]:
     """Messages of the other side newer than `side`'s read mark."""
     # Aliases: the enclosing query may read the same tables, which must not correlate.
-    reads = chat_reads.alias("unread_mark")
-    messages = chat_messages.alias("unread_messages")
+    reads, messages = _UNREAD_MARK, _UNREAD_MESSAGES
     mark = (
         sa.select(reads.c.message_id)
         .where(reads.c.user_id == user_id, reads.c.side == side.value)
@@ -135,8 +139,16 @@ def _unread_query(user_id: Any, side: Role) -> sa.ScalarSelect[Any]:
     )
 
 
+_USER_MARK = chat_reads.alias("user_mark")
+_ADMIN_MARK = chat_reads.alias("admin_mark")
+_UNREAD = {
+    side: sa.select(_unread_query(sa.bindparam("user_id"), side))
+    for side in (Role.USER, Role.ADMIN)
+}
+
+
 async def unread(conn: AsyncConnection, user_id: int, side: Role) -> int:
-    return int((await conn.execute(sa.select(_unread_query(user_id, side)))).scalar_one())
+    return int((await conn.execute(_UNREAD[side], {"user_id": user_id})).scalar_one())
 
 
 async def conversation(conn: AsyncConnection, user_id: int, side: Role) -> Conversation | None:
@@ -176,10 +188,7 @@ async def conversations(
         .where(reads.c.user_id == users.c.id, reads.c.side == s.value)
         .correlate_except(reads)
         .scalar_subquery()
-        for reads, s in (
-            (chat_reads.alias("user_mark"), Role.USER),
-            (chat_reads.alias("admin_mark"), Role.ADMIN),
-        )
+        for reads, s in ((_USER_MARK, Role.USER), (_ADMIN_MARK, Role.ADMIN))
     )
     query = sa.select(
         users.c.id.label("conv_id"),
