@@ -23,8 +23,11 @@ from energymon.events import make_hub
 from energymon.ingest import amqp
 from energymon.ingest.bus import LocalBus, running
 from energymon.pages import apidocs
+from energymon.rpc.fanout import ChatFanout
+from energymon.rpc.server import ChatServer, serving
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
+from energymon.services.chat import ChatService
 from energymon.services.consumption import ConsumptionService
 from energymon.services.devices import DeviceService
 from energymon.services.ingest import IngestService
@@ -109,6 +112,7 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
         app[keys.INGEST_TOKENS] = IngestTokenService(db)
         app[keys.CONSUMPTION] = ConsumptionService(db, devices_service)
         app[keys.ALERTS] = AlertService(db)
+        app[keys.CHAT] = ChatService(db, hub)
         yield
 
     return ctx
@@ -146,6 +150,22 @@ def _local_bus(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
+def _grpc(config: Config):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        server = ChatServer(
+            config.grpc,
+            app[keys.CHAT],
+            app[keys.ACCOUNTS],
+            ChatFanout(app[keys.HUB]),
+            app[keys.DATABASE],
+        )
+        async for running_server in serving(server):
+            app[keys.GRPC] = running_server
+            yield
+
+    return ctx
+
+
 def create_app(config: Config) -> web.Application:
     """Build the whole application: routes, templates, and every resource as a cleanup context."""
     config.require_secret()
@@ -175,6 +195,7 @@ def create_app(config: Config) -> web.Application:
         app.cleanup_ctx.append(_amqp_ingest(config))
     else:
         app.cleanup_ctx.append(_local_bus(config))
+    app.cleanup_ctx.append(_grpc(config))
     if config.demo:
         app.cleanup_ctx.append(demo.context)
     return app

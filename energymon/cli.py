@@ -1,4 +1,4 @@
-"""The `energymon` command: serve, migrate, create-admin."""
+"""The `energymon` command: serve, migrate, create-admin, chat."""
 
 from __future__ import annotations
 
@@ -53,7 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("create-admin", help="create an admin account")
     admin.add_argument("--email", required=True)
     admin.add_argument("--name", default="Administrator")
+    chat = sub.add_parser("chat", help="chat with the operators (or, as an admin, with users)")
+    chat.add_argument("--server", required=True, help="the gRPC chat server, HOST:PORT")
+    chat.add_argument("--email", required=True)
+    chat.add_argument("--api", help="the REST API to log in through (default http://HOST:8080)")
     return parser
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from energymon.rpc import terminal
+
+    password = os.environ.get("ENERGYMON_CHAT_PASSWORD") or getpass.getpass("Password: ")
+    return terminal.main(args, password)
 
 
 def _serve(config: Config) -> None:
@@ -105,6 +116,13 @@ async def _create_admin(config: Config, email: str, name: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "chat":
+        # A client: no server configuration, no log lines between the chat's own.
+        logging.basicConfig(level=logging.WARNING)
+        try:
+            return _chat(args)
+        except KeyboardInterrupt:
+            return 130
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

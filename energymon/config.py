@@ -114,6 +114,16 @@ class RealtimeConfig(_Section):
         return tuple(o.rstrip("/") for o in value)
 
 
+class GrpcConfig(_Section):
+    """The gRPC chat server: its own port, next to the HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535)
+    # How often an open update stream re-checks its token and account (expired or disabled
+    # ends the stream with UNAUTHENTICATED).
+    stream_recheck_seconds: float = Field(60.0, gt=0, le=3600)
+
+
 class Config(_Section):
     """The whole validated configuration."""
 
@@ -122,6 +132,7 @@ class Config(_Section):
     auth: AuthConfig = AuthConfig()
     broker: BrokerConfig = BrokerConfig()
     realtime: RealtimeConfig = RealtimeConfig()
+    grpc: GrpcConfig = GrpcConfig()
     demo: bool = False
 
     def require_secret(self) -> None:

@@ -9,8 +9,10 @@ from energymon.config import Config
 from energymon.events import EventHub
 from energymon.ingest.bus import LocalBus
 from energymon.realtime.bridge import Bridge
+from energymon.rpc.server import ChatServer
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
+from energymon.services.chat import ChatService
 from energymon.services.consumption import ConsumptionService
 from energymon.services.devices import DeviceService
 from energymon.services.ingest import IngestService
@@ -32,3 +34,5 @@ BUS = web.AppKey("bus", LocalBus)
 OPENAPI = web.AppKey("openapi", dict)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 BRIDGE = web.AppKey("bridge", Bridge)
+CHAT = web.AppKey("chat", ChatService)
+GRPC = web.AppKey("grpc", ChatServer)

@@ -51,3 +51,29 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A stored chat message; `user_id` is its conversation, `side` who wrote it."""
+
+    id: int
+    user_id: int
+    sender_id: int | None
+    sender_name: str
+    side: Role
+    text: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A user's conversation with the admins, as one side sees it."""
+
+    user_id: int
+    user_name: str
+    user_email: str
+    unread: int
+    latest: ChatMessage | None
+    user_read_id: int
+    admin_read_id: int

@@ -123,6 +123,7 @@ def make_config(db_url: str, **sections: dict[str, Any]) -> Config:
         "database": {"url": db_url},
         "auth": {"jwt_secret": JWT_SECRET},
         "server": {"port": 0},
+        "grpc": {"port": 0},
     }
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)

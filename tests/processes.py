@@ -31,6 +31,7 @@ class ServerProcess:
     env: dict[str, str]
     log: Path
     port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,7 +39,12 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, timeout: float = 30) -> None:
-        env = {**os.environ, **self.env, "ENERGYMON_SERVER_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            **self.env,
+            "ENERGYMON_SERVER_PORT": str(self.port),
+            "ENERGYMON_GRPC_PORT": str(self.grpc_port),
+        }
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "energymon", "serve"],

@@ -55,6 +55,7 @@ def env(workdir: Path) -> dict[str, str]:
     """The caller's environment without any ENERGYMON_* setting, plus a scratch database."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYMON_")}
     clean["ENERGYMON_DATABASE_URL"] = f"sqlite:///{workdir / 'data' / 'energymon.db'}"
+    clean["ENERGYMON_GRPC_PORT"] = "0"
     return clean
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from energymon import keys
 from energymon.config import Config
 from energymon.realtime.bridge import Bridge
+from energymon.realtime.chat import register_chat_handlers
 from energymon.realtime.server import Realtime, build_server
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,13 +62,9 @@ def attach(app: web.Application, config: Config) -> None:
     app.cleanup_ctx.append(_context(config))
 
 
-def _register_feature_handlers(app: web.Application) -> None:
-    """Handlers that other features add to the same namespace, once their services exist.
-
-    Chat for the browser (energymon/realtime/chat.py) plugs in here:
-        from energymon.realtime.chat import register_chat_handlers
-        register_chat_handlers(app[keys.SIO], app[keys.CHAT], app[keys.ACCOUNTS])
-    """
+def _register_feature_handlers(app: web.Application) -> Callable[[], None]:
+    """Handlers that other features add to the same namespace; returns the way to stop them."""
+    return register_chat_handlers(app[keys.SIO], app[keys.CHAT], app[keys.ACCOUNTS])
 
 
 def _context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -75,12 +72,13 @@ def _context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]
         sio = app[keys.SIO]
         bridge = Bridge(sio, app[keys.HUB], readings_per_second=config.realtime.readings_per_second)
         Realtime(sio, app[keys.ACCOUNTS], app[keys.DEVICES], bridge).register()
-        _register_feature_handlers(app)
+        stop_features = _register_feature_handlers(app)
         app[keys.BRIDGE] = bridge
         bridge.start()
         try:
             yield
         finally:
+            stop_features()
             await _disconnect_all(app)
             await bridge.stop()
             await sio.shutdown()

@@ -111,3 +111,35 @@ ingest_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime(), nullable=False),
     **MYSQL_TABLE,
 )
+
+# ---- chat ----------------------------------------------------------------------------------
+# One conversation per user (user_id) with the admins. `side` is who wrote a message: "user"
+# or "admin"; times are Unix milliseconds. Typing events are never stored.
+
+chat_messages = sa.Table(
+    "chat_messages",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # Which account wrote it (the admin, for answers); the name is kept as it was then.
+    sa.Column("sender_id", ID, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("sender_name", sa.String(100), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("created_ms", sa.BigInteger(), nullable=False),
+    sa.Index(None, "user_id", "id"),
+    **MYSQL_TABLE,
+)
+
+# How far each side of a conversation has read: every admin shares the admin side's mark.
+chat_reads = sa.Table(
+    "chat_reads",
+    metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("message_id", sa.BigInteger(), nullable=False),
+    sa.Column("reader_id", ID, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "side"),
+    **MYSQL_TABLE,
+)

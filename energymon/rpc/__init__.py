@@ -1,0 +1,1 @@
+"""gRPC transport: the chat service on its own port, with reflection and health."""

@@ -1,0 +1,129 @@
+"""From the event hub to open update streams: each stream hears its conversations, in order.
+
+The hub delivers every chat event of every process here (in process, or through the broker
+when scaled out); one subscription serves all streams of this process, indexed by
+conversation so a message costs only the streams that want it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from energymon.events import Event, EventHub
+from energymon.models import Role
+from energymon.services.chat import CHAT_TYPING, CHAT_UNREAD, KINDS
+
+_LOGGER = logging.getLogger(__name__)
+
+# Updates a stream may have waiting before it counts as stuck and is ended.
+MAX_PENDING = 10_000
+
+
+class StreamOverflow(Exception):
+    """The client reads its updates too slowly; the stream is ended."""
+
+
+class StreamClosed(Exception):
+    """The server is shutting down."""
+
+
+class Listener:
+    """One open stream: a side, the conversation(s) it follows, and its pending updates."""
+
+    def __init__(self, side: Role, conversation_id: int | None) -> None:
+        self.side = side
+        self.conversation_id = conversation_id  # None: every conversation (admins)
+        self._pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self._ready = asyncio.Event()
+        # Why the stream must end (overflow, shutdown, the account was disabled), once known.
+        self._problem: Exception | None = None
+
+    def wants(self, kind: str, payload: dict[str, Any]) -> bool:
+        if kind == CHAT_TYPING:
+            return payload.get("sender_role") != self.side.value  # the other side only
+        if kind == CHAT_UNREAD:
+            return payload.get("side") == self.side.value  # each side its own count
+        return True
+
+    def put(self, kind: str, payload: dict[str, Any]) -> None:
+        if self._problem is not None:
+            return
+        if len(self._pending) >= MAX_PENDING:
+            self.end(StreamOverflow(f"more than {MAX_PENDING} updates unread"))
+            return
+        self._pending.append((kind, payload))
+        self._ready.set()
+
+    def end(self, problem: Exception) -> None:
+        self._problem = problem
+        self._pending.clear()
+        self._ready.set()
+
+    async def take(self) -> list[tuple[str, dict[str, Any]]]:
+        """Wait for updates and return all that are pending, oldest first."""
+        while not self._pending:
+            if self._problem is not None:
+                raise self._problem
+            self._ready.clear()
+            await self._ready.wait()
+        if self._problem is not None:
+            raise self._problem
+        batch = list(self._pending)
+        self._pending.clear()
+        return batch
+
+
+class ChatFanout:
+    """Routes chat events from the hub to the listeners of this process."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+        self._by_conversation: dict[int, set[Listener]] = {}
+        self._everything: set[Listener] = set()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def streams(self) -> int:
+        return len(self._everything) + sum(map(len, self._by_conversation.values()))
+
+    def start(self) -> None:
+        self._unsubscribe = self._hub.subscribe(self._on_event)
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for group in (self._everything, *self._by_conversation.values()):
+            for listener in group:
+                listener.end(StreamClosed("the server is shutting down"))
+
+    @contextmanager
+    def listen(self, side: Role, conversation_id: int | None) -> Iterator[Listener]:
+        """Register a stream for as long as the block runs."""
+        listener = Listener(side, conversation_id)
+        if conversation_id is None:
+            group = self._everything
+        else:
+            group = self._by_conversation.setdefault(conversation_id, set())
+        group.add(listener)
+        try:
+            yield listener
+        finally:
+            group.discard(listener)
+            if conversation_id is not None and not group:
+                self._by_conversation.pop(conversation_id, None)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind not in KINDS:
+            return
+        payload = event.payload
+        followers = self._by_conversation.get(payload.get("conversation_id"), ())  # type: ignore[arg-type]
+        for group in (followers, self._everything):
+            for listener in group:
+                if listener.wants(event.kind, payload):
+                    listener.put(event.kind, payload)
