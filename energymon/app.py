@@ -22,7 +22,7 @@ from energymon.config import Config
 from energymon.events import EventHub
 from energymon.ingest import amqp
 from energymon.ingest.bus import LocalBus, running
-from energymon.pages import apidocs
+from energymon.pages import apidocs, sessions, vendor, views
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
 from energymon.services.consumption import ConsumptionService
@@ -156,6 +156,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.OPENAPI] = build_openapi(operations, version=energymon_version())
     apidocs.add_routes(app)
     app.router.add_static("/static", WEB / "static")
+    sessions.add_routes(app)
+    views.add_routes(app)
+    vendor.add_routes(app, WEB / "node_modules")
 
     app.cleanup_ctx.append(_database(config))
     app.cleanup_ctx.append(_services(config))
