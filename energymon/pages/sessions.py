@@ -23,7 +23,9 @@ def _form_errors(exc: ValidationError) -> dict[str, str]:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "form"
         message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "string_pattern_mismatch":
+        if err["type"] == "string_too_short":
+            message = f"Use at least {err.get('ctx', {}).get('min_length', 1)} characters"
+        elif err["type"] == "string_pattern_mismatch":
             message = f"Enter a valid {_FIELD_LABELS.get(field, field)}"
         errors.setdefault(field, message)
     return errors

@@ -200,10 +200,10 @@ async function loadDevices() {
       h(
         "tr",
         { dataset: { deviceId: String(d.id) } },
-        h("td", { class: "num" }, String(d.id)),
+        h("td", { class: "num", "data-label": "Device" }, String(d.id)),
         h("td", {}, h("strong", {}, d.description)),
         h("td", { class: "muted" }, d.address || "–"),
-        h("td", { class: "num" }, String(d.max_hourly_kwh)),
+        h("td", { class: "num", "data-label": "Max kWh/h" }, String(d.max_hourly_kwh)),
         h("td", { class: "owner" }, d.owner_id ? userLabel(d.owner_id) : h("span", { class: "pill warn" }, "Orphan")),
         h(
           "td",
