@@ -111,7 +111,7 @@ export class DayChart {
       options: {
         responsive: true,
         maintainAspectRatio: false,
-        animation: { duration: 200 },
+        animation: false,
         interaction: { mode: "index", intersect: false },
         plugins: {
           legend: { display: false },

@@ -34,9 +34,20 @@ function todayTotal(entry) {
 
 function renderItem(entry) {
   const d = entry.device;
-  const latest = entry.latest
-    ? `${kwh(entry.latest.consumption_kwh ?? entry.latest.value_kwh)} at ${hourLabel(entry.latest.ts)}`
-    : "no reading today";
+  const total = todayTotal(entry);
+  const figures =
+    total === null && !entry.latest
+      ? [h("span", { class: "muted", dataset: { role: "today" } }, entry.today ? "No readings today" : "Loading…")]
+      : [
+          h("span", { class: "today", dataset: { role: "today" } }, `Today ${kwh(total)}`),
+          entry.latest
+            ? h(
+                "span",
+                { class: "latest muted", dataset: { role: "latest" } },
+                `Last reading ${kwh(entry.latest.consumption_kwh ?? entry.latest.value_kwh)} at ${hourLabel(entry.latest.ts)}`,
+              )
+            : null,
+        ];
   const button = h(
     "button",
     {
@@ -47,12 +58,7 @@ function renderItem(entry) {
     },
     h("span", { class: "device-name" }, d.description),
     h("span", { class: "device-address muted" }, d.address || "No address"),
-    h(
-      "span",
-      { class: "device-figures" },
-      h("span", { class: "today", dataset: { role: "today" } }, `Today ${kwh(todayTotal(entry))}`),
-      h("span", { class: "latest muted", dataset: { role: "latest" } }, `Latest ${latest}`),
-    ),
+    h("span", { class: "device-figures" }, ...figures),
   );
   const li = h("li", { dataset: { deviceId: String(d.id) } }, button);
   if (entry.item) entry.item.replaceWith(li);
@@ -134,7 +140,9 @@ function showFacts(d) {
 function showStats() {
   const t = chart.totals();
   $("#s-total").textContent = kwh(t.total);
-  $("#s-peak").textContent = t.peak ? `${kwh(t.peak.kwh)} · ${hourRange(t.peak.start)}` : "–";
+  $("#s-peak").replaceChildren(
+    ...(t.peak ? [kwh(t.peak.kwh), h("small", { class: "stat-note" }, hourRange(t.peak.start))] : ["–"]),
+  );
   $("#s-over").textContent = String(t.over);
   $("#s-over").classList.toggle("bad", t.over > 0);
 }
