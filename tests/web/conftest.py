@@ -124,8 +124,12 @@ NewPage = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture
-def new_page(browser: Any, base_url: str, screens: Screens) -> NewPage:
-    """A page in its own browser context (its own cookies), in the test's time zone."""
+async def new_page(browser: Any, base_url: str, screens: Screens) -> AsyncIterator[NewPage]:
+    """A page in its own browser context (its own cookies), in the test's time zone.
+
+    The contexts close before the server does, so no live connection holds its shutdown up.
+    """
+    contexts: list[Any] = []
 
     async def make(viewport: dict[str, int] | None = None) -> Any:
         context = await browser.new_context(
@@ -134,12 +138,15 @@ def new_page(browser: Any, base_url: str, screens: Screens) -> NewPage:
             timezone_id=TIMEZONE,
             locale="en-GB",
         )
+        contexts.append(context)
         context.set_default_timeout(10_000)
         page = await context.new_page()
         screens.watch(page)
         return page
 
-    return make
+    yield make
+    for context in contexts:
+        await context.close()
 
 
 async def log_in(page: Any, actor: Actor | str, password: str = PASSWORD) -> None:

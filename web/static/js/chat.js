@@ -29,7 +29,7 @@ export class ChatView {
   }
 
   build() {
-    this.list = h("ol", { class: "messages", "aria-label": "Messages", "aria-live": "polite" });
+    this.list = h("ol", { class: "messages", "aria-label": "Conversation", "aria-live": "polite" });
     this.empty = h("p", { class: "empty chat-empty" }, "No messages yet. Say hello!");
     this.typing = h("p", { class: "typing", hidden: true, "aria-live": "polite" });
     this.input = h("textarea", {

@@ -72,7 +72,12 @@ function renderList() {
     a.device.description.localeCompare(b.device.description),
   );
   list.replaceChildren(...sorted.map((e) => e.item || renderItem(e)));
+  showEmpty();
+}
+
+function showEmpty() {
   $("#devices-empty").hidden = devices.size > 0;
+  $("#device-detail").hidden = devices.size === 0;
 }
 
 async function loadSummary(entry) {
@@ -120,7 +125,7 @@ function removeDevice(id) {
   if (!entry) return;
   devices.delete(id);
   entry.item?.remove();
-  $("#devices-empty").hidden = devices.size > 0;
+  showEmpty();
   if (socket?.connected) request(socket, "unsubscribe_device", { device_id: id });
   if (selected === id) {
     selected = null;
