@@ -23,6 +23,7 @@ from energymon.events import EventHub
 from energymon.ingest import amqp
 from energymon.ingest.bus import LocalBus, running
 from energymon.pages import apidocs, sessions, vendor, views
+from energymon.pages.errors import page_errors
 from energymon.services.accounts import AccountService
 from energymon.services.alerts import AlertService
 from energymon.services.consumption import ConsumptionService
@@ -140,7 +141,7 @@ def create_app(config: Config) -> web.Application:
     """Build the whole application: routes, templates, and every resource as a cleanup context."""
     config.require_secret()
     app = web.Application(
-        middlewares=[problems_middleware], client_max_size=config.server.max_body_bytes
+        middlewares=[problems_middleware, page_errors], client_max_size=config.server.max_body_bytes
     )
     app[keys.CONFIG] = config
     aiohttp_jinja2.setup(

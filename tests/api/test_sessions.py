@@ -193,3 +193,14 @@ async def test_only_the_listed_browser_library_files_are_served(client: TestClie
     assert js.status == 200 and js.content_type == "text/javascript"
     for path in ["/vendor/package.json", "/vendor/..%2Fpackage.json", "/vendor/chart.js"]:
         assert (await client.get(path)).status == 404, path
+
+
+async def test_a_missing_page_is_a_page_and_a_missing_api_path_a_problem(
+    client: TestClient,
+) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    page = await client.get("/no-such-page", headers=html)
+    assert page.status == 404 and page.content_type == "text/html"
+    assert "There is no page here" in await page.text()
+    await problem(await client.get("/api/v1/no-such-thing", headers=html), 404)
+    await problem(await client.get("/no-such-page"), 404)

@@ -97,3 +97,13 @@ async def test_logged_out_visitor_is_sent_to_login_and_back(
     await other.goto("/login?next=//evil.example/steal")
     await log_in(other, alice)
     await expect(other).to_have_url(re.compile(r"/app(#.*)?$"))
+
+
+async def test_a_missing_page_says_so(new_page, screens: Screens, alice: Actor) -> None:
+    page = await new_page()
+    await log_in(page, alice)
+    response = await page.goto("/no-such-page")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_role("heading", name="There is no page here")).to_be_visible()
+    await expect(page.get_by_role("link", name="My devices")).to_be_visible()
+    await screens.shot(page, "not-found")
