@@ -200,3 +200,41 @@ async def test_today_grows_live_and_alerts_only_the_owner(
     await row.get_by_role("button", name="Acknowledge").click()
     await expect(row).to_contain_text("Acknowledged")
     await screens.shot(alice_page, "alerts-view")
+
+
+async def test_alerts_view_lists_and_acknowledges(
+    new_page, screens: Screens, http: ClientSession, admin: Actor, alice: Actor, bob: Actor
+) -> None:
+    device = await make_device(http, admin, alice, "Dryer", max_hourly_kwh=0.5)
+    token = await ingest_token(http, admin, device["id"])
+    day = local_day(1)
+    await send_readings(
+        http,
+        token,
+        [
+            {"ts": local_time(day, 7, 5), "value": 0.3},
+            {"ts": local_time(day, 7, 35), "value": 0.45},
+        ],
+    )
+    page = await new_page()
+    await log_in(page, alice)
+    await page.get_by_role("link", name="Alerts").click()
+    row = page.locator("#alerts-table tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("Dryer")
+    await expect(row).to_contain_text("07:00\u201308:00")
+    await expect(row).to_contain_text("0.75 kWh")
+    await expect(row).to_contain_text("0.5 kWh")
+    await expect(row).to_contain_text("New")
+    await screens.shot(page, "alerts-new")
+    await row.get_by_role("button", name="Acknowledge").click()
+    await expect(row).to_contain_text("Acknowledged")
+    await page.get_by_label("Only unacknowledged").check()
+    await expect(page.locator("#alerts-empty")).to_be_visible()
+
+    # Bob sees none of Alice's alerts.
+    other = await new_page(PHONE)
+    await log_in(other, bob)
+    await other.goto("/alerts")
+    await expect(other.locator("#alerts-empty")).to_be_visible()
+    await screens.shot(other, "alerts-other-user-phone")

@@ -7,6 +7,7 @@ import { request } from "./live.js";
 import { startPage } from "./page.js";
 
 const tz = timeZone();
+const POLL_MS = 60_000;
 const devices = new Map(); // id -> {device, today: Map(hourMs -> kwh), latest, item}
 let selected = null;
 let socket = null;
@@ -219,7 +220,14 @@ async function main() {
   if (first !== undefined) await select(first);
 
   socket = await startPage();
-  if (!socket) return;
+  if (!socket) {
+    // Without live updates, look again now and then.
+    setInterval(() => {
+      for (const entry of devices.values()) loadSummary(entry);
+      if (selected !== null && $("#day").value === today()) loadDay();
+    }, POLL_MS);
+    return;
+  }
   const live = $("#live-state");
   const subscribeAll = () => {
     live.hidden = false;
