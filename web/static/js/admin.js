@@ -65,9 +65,14 @@ function userLabel(id) {
   return u ? `${u.name} (${u.email})` : `User ${id}`;
 }
 
+let usersRequest = 0;
+
 async function loadUsers() {
+  // The newest search wins, whatever order the answers come back in.
+  const ticket = ++usersRequest;
   const q = $("#user-search").value.trim();
   const page = await get(`/api/v1/users${query({ q, limit: PAGE, offset: state.userOffset })}`);
+  if (ticket !== usersRequest) return;
   for (const u of page.items) users.set(u.id, u);
   $("#users-table tbody").replaceChildren(
     ...page.items.map((u) =>
@@ -189,12 +194,16 @@ async function ownerNames(devices) {
   );
 }
 
+let devicesRequest = 0;
+
 async function loadDevices() {
+  const ticket = ++devicesRequest;
   const orphans = $("#orphans-only").checked;
   const page = await get(
     `/api/v1/devices${query({ orphans: orphans ? "true" : "", limit: PAGE, offset: state.deviceOffset })}`,
   );
   await ownerNames(page.items);
+  if (ticket !== devicesRequest) return;
   $("#devices-table tbody").replaceChildren(
     ...page.items.map((d) =>
       h(

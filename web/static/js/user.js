@@ -45,7 +45,7 @@ function renderItem(entry) {
             ? h(
                 "span",
                 { class: "latest muted", dataset: { role: "latest" } },
-                `Last reading ${kwh(entry.latest.consumption_kwh ?? entry.latest.value_kwh)} at ${hourLabel(entry.latest.ts)}`,
+                `Last reading ${kwh(entry.latest.consumption_kwh ?? entry.latest.value_kwh, 6)} at ${hourLabel(entry.latest.ts)}`,
               )
             : null,
         ];
@@ -153,13 +153,18 @@ function showStats() {
   $("#s-over").classList.toggle("bad", t.over > 0);
 }
 
+let dayRequest = 0;
+
 async function loadDay() {
   if (selected === null) return;
+  // Only the newest request may draw: an older answer (another day or device) arriving
+  // late must not replace the day the user picked last.
+  const ticket = ++dayRequest;
   const id = selected;
   const date = $("#day").value || today();
   $("#csv-link").href = hourlyUrl(id, date, true);
   const day = await get(hourlyUrl(id, date));
-  if (selected !== id) return;
+  if (ticket !== dayRequest) return;
   chart.show(day);
   $("#chart").dataset.date = date;
   $("#chart").dataset.deviceId = String(id);
