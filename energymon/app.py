@@ -22,7 +22,8 @@ from energymon.config import Config
 from energymon.events import make_hub
 from energymon.ingest import amqp
 from energymon.ingest.bus import LocalBus, running
-from energymon.pages import apidocs
+from energymon.pages import apidocs, sessions, vendor, views
+from energymon.pages.errors import page_errors
 from energymon.rpc.fanout import ChatFanout
 from energymon.rpc.server import ChatServer, serving
 from energymon.services.accounts import AccountService
@@ -170,7 +171,7 @@ def create_app(config: Config) -> web.Application:
     """Build the whole application: routes, templates, and every resource as a cleanup context."""
     config.require_secret()
     app = web.Application(
-        middlewares=[problems_middleware], client_max_size=config.server.max_body_bytes
+        middlewares=[problems_middleware, page_errors], client_max_size=config.server.max_body_bytes
     )
     app[keys.CONFIG] = config
     aiohttp_jinja2.setup(
@@ -186,6 +187,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.OPENAPI] = build_openapi(operations, version=energymon_version())
     apidocs.add_routes(app)
     app.router.add_static("/static", WEB / "static")
+    sessions.add_routes(app)
+    views.add_routes(app)
+    vendor.add_routes(app, WEB / "node_modules")
 
     app.cleanup_ctx.append(_database(config))
     app.cleanup_ctx.append(_services(config))

@@ -30,6 +30,9 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    # Behind a TLS-terminating reverse proxy: trust its X-Forwarded-Proto header, so session
+    # cookies are marked Secure. Leave off when clients reach the server directly.
+    trust_proxy: bool = False
 
 
 class DatabaseConfig(_Section):

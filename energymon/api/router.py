@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from energymon import keys
+from energymon.api import session
 from energymon.api.jsonbody import read_json
 from energymon.api.schemas import MAX_ID, Out
 from energymon.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
@@ -159,6 +160,20 @@ def bearer_token(request: web.Request) -> str:
     return token.strip()
 
 
+def account_token(request: web.Request) -> str:
+    """The caller's access token: the bearer header, else the browser's session cookie.
+
+    A cookie is sent by the browser whoever made the page, so a state-changing call that
+    relies on it must also prove it comes from our own pages (the CSRF double submit).
+    """
+    if "Authorization" in request.headers or session.SESSION_COOKIE not in request.cookies:
+        return bearer_token(request)
+    token = request.cookies[session.SESSION_COOKIE]
+    if request.method not in session.SAFE_METHODS:
+        session.check_csrf(request, request.headers.get(session.CSRF_HEADER))
+    return token
+
+
 def _path_ids(op: Operation, request: web.Request) -> dict[str, int]:
     ids = {}
     for name in op.path_params:
@@ -186,7 +201,7 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
         if op.auth == "device":
             device_id = await request.app[keys.INGEST_TOKENS].device_for(bearer_token(request))
         elif op.auth != "public":
-            principal = await request.app[keys.ACCOUNTS].authenticate(bearer_token(request))
+            principal = await request.app[keys.ACCOUNTS].authenticate(account_token(request))
             if op.auth == "admin" and not principal.is_admin:
                 raise Forbidden("this needs the admin role")
         path = _path_ids(op, request)

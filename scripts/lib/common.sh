@@ -1,5 +1,5 @@
 # Shared set-up for scripts/serve and scripts/test: sourced, not run.
-# Installs what energymon needs from PyPI (and, later, npm) into the project folder.
+# Installs what energymon needs from PyPI and npm into the project folder.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -85,4 +85,37 @@ ensure_rabbitmq() {
     log "starting RabbitMQ"
     rabbitmq-server -detached || true
     wait_port 127.0.0.1 5672 90 || log "RabbitMQ did not come up on 127.0.0.1:5672"
+}
+
+# The browser libraries of the web app (web/package.json, pinned by its lockfile) into
+# web/node_modules, from which the app serves them. Reinstalled when the lockfile changes.
+ensure_web_assets() {
+    local stamp="$ROOT/web/node_modules/.package-lock.json"
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/web/package-lock.json" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        log "npm is missing: install Node.js (18 or newer) for the web app's browser libraries"
+        return 1
+    fi
+    log "installing the web app's browser libraries (npm ci in web/)"
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "no /usr/bin/chromium and no apt-get: the browser tests will be skipped"
+        return 0
+    fi
+    log "installing Debian's chromium and chromium-driver for the browser tests"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        chromium chromium-driver >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            chromium chromium-driver >/dev/null
+    fi
 }
