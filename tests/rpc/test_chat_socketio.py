@@ -1,61 +1,28 @@
 """The browser's chat bridge over a real Socket.IO server and client, on the same ChatService.
 
-The Socket.IO server itself belongs to the realtime transport; here a minimal one is attached
-to the app, with a connect handler that keeps the contract's session and rooms.
+The Socket.IO server is the app's own (energymon/realtime), with the chat handlers it registers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import socketio
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
 from energymon import keys
 from energymon.app import create_app
 from energymon.config import Config
-from energymon.errors import Unauthorized
-from energymon.realtime.chat import register_chat_handlers
 
 WAIT = 5.0
 
 
-def _served_sio(app: web.Application) -> None:
-    sio = socketio.AsyncServer(async_mode="aiohttp")
-    sio.attach(app)
-
-    @sio.event
-    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-        token = (auth or {}).get("token")
-        try:
-            principal = await app[keys.ACCOUNTS].authenticate(token or "")
-        except Unauthorized as exc:
-            raise ConnectionRefusedError(exc.detail) from None
-        await sio.save_session(
-            sid, {"user_id": principal.user_id, "role": principal.role.value, "token": token}
-        )
-        await sio.enter_room(sid, f"user:{principal.user_id}")
-        if principal.is_admin:
-            await sio.enter_room(sid, "admins")
-
-    async def wire(app: web.Application) -> AsyncIterator[None]:
-        stop = register_chat_handlers(sio, app[keys.CHAT], app[keys.ACCOUNTS])
-        yield
-        stop()
-
-    app.cleanup_ctx.append(wire)
-
-
 @pytest.fixture
 async def served(aiohttp_client: Any, config: Config) -> TestClient:
-    app = create_app(config)
-    _served_sio(app)
-    return await aiohttp_client(app)
+    return await aiohttp_client(create_app(config))
 
 
 class Browser:

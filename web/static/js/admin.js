@@ -389,7 +389,7 @@ const inbox = {
   upsert(raw) {
     const id = Number(raw.user_id ?? raw.conversation_id ?? raw.id);
     const old = this.conversations.get(id) || { id, unread: 0 };
-    const last = raw.last_message || null;
+    const last = raw.latest || raw.last_message || null;
     const c = {
       ...old,
       name: raw.user_name || raw.name || raw.user?.name || raw.user_email || raw.email || old.name || `User ${id}`,

@@ -97,7 +97,8 @@ export class ChatView {
       const messages = [...(res.messages || [])].sort((a, b) => a.id - b.id);
       for (const m of messages) this.append(m);
       const c = res.conversation || {};
-      const seen = c.other_read_message_id ?? c.read_by_other ?? c.seen_message_id;
+      // The other side's read mark: the admins' for a user, the user's for an admin.
+      const seen = this.me.isAdmin ? c.user_read_id : c.admin_read_id;
       if (seen) this.markSeen(Number(seen));
     }
     this.updateEmpty();
