@@ -23,6 +23,7 @@ from energymon.app import create_app
 from energymon.auth.passwords import hash_password_sync
 from energymon.auth.tokens import TokenIssuer
 from energymon.config import Config, load_config
+from energymon.ingest.amqp import Names, delete_topology
 from energymon.models import Role, User
 from energymon.storage import Database
 from energymon.storage import users as users_store
@@ -165,6 +166,22 @@ def amqp_url() -> str:
             pytest.fail(f"{problem}: CI must run the RabbitMQ tests")
         pytest.skip(problem)
     return AMQP_URL
+
+
+@pytest.fixture
+def rabbit(amqp_url: str) -> str:
+    """The broker URL (the suite-wide check skips, or fails under CI, when it is down)."""
+    return amqp_url
+
+
+@pytest.fixture
+async def names(rabbit: str) -> AsyncIterator[Names]:
+    """A namespace of exchanges and queues for this test alone, removed afterwards."""
+    names = Names(f"test-{secrets.token_hex(4)}")
+    yield names
+    connection = await aio_pika.connect(rabbit, timeout=10)
+    async with connection:
+        await delete_topology(await connection.channel(), names)
 
 
 # ---- the app and its callers ---------------------------------------------------------------

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
-
-from energymon.ingest.amqp import Names, delete_topology
-
-
-@pytest.fixture
-async def names(rabbit: str) -> AsyncIterator[Names]:
-    """A namespace of exchanges and queues for this test alone, removed afterwards."""
-    names = Names(f"test-{secrets.token_hex(4)}")
-    yield names
-    connection = await aio_pika.connect(rabbit, timeout=10)
-    async with connection:
-        await delete_topology(await connection.channel(), names)
-
-
-@pytest.fixture
-def rabbit(amqp_url: str) -> str:
-    """The broker URL (the suite-wide check skips, or fails under CI, when it is down)."""
-    return amqp_url
 
 
 @dataclass

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 import socketio
 
-from energymon.ingest.amqp import Names, delete_topology
 from tests.conftest import Actor
 
 
@@ -175,18 +172,3 @@ async def make_device(
     device = await api.ok("POST", "/api/v1/devices", admin, body)
     token = await api.ok("POST", f"/api/v1/devices/{device['id']}/ingest-token", admin)
     return Device(device["id"], token["token"], api)
-
-
-@pytest.fixture
-def rabbit(amqp_url: str) -> str:
-    return amqp_url
-
-
-@pytest.fixture
-async def names(rabbit: str) -> AsyncIterator[Names]:
-    """A broker namespace for this test alone, removed afterwards."""
-    names = Names(f"test-rt-{secrets.token_hex(4)}")
-    yield names
-    connection = await aio_pika.connect(rabbit, timeout=10)
-    async with connection:
-        await delete_topology(await connection.channel(), names)
