@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import aiohttp_jinja2
@@ -50,13 +49,10 @@ def login_redirect(request: web.Request) -> web.HTTPSeeOther:
 
 
 def live_features(app: web.Application) -> dict[str, bool]:
-    """Whether this server pushes live events (Socket.IO) and offers chat over them."""
-    # The Socket.IO server and the chat bridge are optional parts of the app: pages only
-    # connect to them when they are there.
-    sio_key = getattr(keys, "SIO", None)
-    live = sio_key is not None and sio_key in app
-    chat = live and importlib.util.find_spec("energymon.realtime.chat") is not None
-    return {"live": live, "chat": chat}
+    """Whether this app pushes live events (Socket.IO) and offers chat over them: pages only
+    connect when the app has its Socket.IO server (every app create_app builds does)."""
+    live = keys.SIO in app
+    return {"live": live, "chat": live}
 
 
 def render(

@@ -92,7 +92,8 @@ class ChatFanout:
         return len(self._everything) + sum(map(len, self._by_conversation.values()))
 
     def start(self) -> None:
-        self._unsubscribe = self._hub.subscribe(self._on_event)
+        # Only chat kinds: subscribing to everything would make ingest build reading events.
+        self._unsubscribe = self._hub.subscribe(self._on_event, KINDS.__contains__)
 
     def close(self) -> None:
         if self._unsubscribe is not None:

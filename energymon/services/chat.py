@@ -178,7 +178,8 @@ class ChatService:
             if event.kind in KINDS:
                 callback(event.kind, event.payload)
 
-        return self._hub.subscribe(on_event)
+        # Only chat kinds: subscribing to everything would make ingest build reading events.
+        return self._hub.subscribe(on_event, KINDS.__contains__)
 
     def _publish(self, kind: str, payload: dict[str, Any]) -> None:
         self._hub.publish(Event(kind=kind, payload=payload))

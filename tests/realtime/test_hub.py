@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from energymon import keys
 from energymon.config import BrokerConfig
 from energymon.events import ALERT_RAISED, HOURLY_UPDATED, READING_STORED, BrokerHub, Event
+from energymon.services.chat import CHAT_MESSAGE
 
 
 async def _until(condition, timeout: float = 5) -> None:
@@ -68,3 +70,13 @@ async def test_a_hub_without_broker_wants_only_what_its_subscribers_want():
     assert hub.listening and hub.wants(ALERT_RAISED) and not hub.wants(READING_STORED)
     unsubscribe()
     assert not hub.listening
+
+
+async def test_a_served_app_nobody_watches_builds_no_reading_events(client):
+    """Chat and the Socket.IO bridge listen only for what they use: with no device followed,
+    the ingest path skips building readings and hour totals (the bulk of its events)."""
+    hub = client.app[keys.HUB]
+    assert not hub.wants(READING_STORED)
+    assert not hub.wants(HOURLY_UPDATED)
+    assert hub.wants(ALERT_RAISED)
+    assert hub.wants(CHAT_MESSAGE)

@@ -6,7 +6,6 @@ engines). Every page a test visits is saved as a screenshot in artifacts/screens
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from energymon import keys
 from energymon.app import create_app
 from energymon.config import Config
 from tests.conftest import IN_CI, PASSWORD, Actor, _wipe
@@ -35,19 +33,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TIMEZONE = "Europe/Berlin"
-
-
-def needs_live() -> None:
-    """Skip a test of live updates until the Socket.IO server is part of the app."""
-    if not hasattr(keys, "SIO"):
-        pytest.skip("Socket.IO server not built yet (energymon.keys has no SIO)")
-
-
-def needs_chat() -> None:
-    """Skip a chat test until the Socket.IO chat bridge is part of the app."""
-    needs_live()
-    if importlib.util.find_spec("energymon.realtime.chat") is None:
-        pytest.skip("chat bridge not built yet (no energymon.realtime.chat)")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from aiohttp import ClientSession
 from playwright.async_api import expect
 
 from tests.conftest import Actor
-from tests.web.conftest import PHONE, Screens, api, log_in, needs_live
+from tests.web.conftest import PHONE, Screens, api, log_in
 from tests.web.helpers import make_device
 
 
@@ -150,7 +150,6 @@ async def test_recent_alerts_on_the_dashboard(
 async def test_assigned_device_appears_on_the_open_user_page(
     new_page, screens: Screens, http: ClientSession, admin: Actor, alice: Actor
 ) -> None:
-    needs_live()
     user_page = await new_page()
     await log_in(user_page, alice)
     await expect(user_page.locator("#devices-empty")).to_be_visible()

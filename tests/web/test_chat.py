@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.conftest import Actor
-from tests.web.conftest import PHONE, Screens, log_in, needs_chat
+from tests.web.conftest import PHONE, Screens, log_in
 
 HOSTILE = "Is this safe? <script>window.pwned = true</script><b>bold</b>"
 
@@ -13,7 +13,6 @@ HOSTILE = "Is this safe? <script>window.pwned = true</script><b>bold</b>"
 async def test_chat_between_user_and_admin(
     new_page, screens: Screens, admin: Actor, alice: Actor
 ) -> None:
-    needs_chat()
     user = await new_page()
     await log_in(user, alice)
     admin_page = await new_page()

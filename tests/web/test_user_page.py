@@ -11,7 +11,7 @@ from aiohttp import ClientSession
 from playwright.async_api import expect
 
 from tests.conftest import Actor
-from tests.web.conftest import PHONE, TIMEZONE, Screens, log_in, needs_live
+from tests.web.conftest import PHONE, TIMEZONE, Screens, log_in
 from tests.web.helpers import (
     hourly,
     ingest_token,
@@ -135,7 +135,6 @@ async def _bars(page) -> list[float | None]:
 async def test_today_grows_live_and_alerts_only_the_owner(
     new_page, screens: Screens, http: ClientSession, admin: Actor, alice: Actor, bob: Actor
 ) -> None:
-    needs_live()
     device = await make_device(http, admin, alice, "Kitchen meter", max_hourly_kwh=0.5)
     await make_device(http, admin, bob, "Bob's meter", max_hourly_kwh=0.5)
     token = await ingest_token(http, admin, device["id"])
