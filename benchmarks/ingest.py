@@ -20,6 +20,7 @@ from pathlib import Path
 import aio_pika
 import sqlalchemy as sa
 
+from benchmarks.common import log, rss_kb
 from benchmarks.publisher import prefill
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.storage import Database
@@ -38,20 +39,6 @@ class Scenario:
     consumer: str  # bare | naive | energymon
     per_message: int
     expected_rate: float  # messages/s, to size the prefill
-
-
-def _log(*args: object) -> None:
-    print(*args, file=sys.stderr, flush=True)
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 async def _depth(url: str, queue: str) -> int:
@@ -84,7 +71,7 @@ async def _measure(
     while True:
         now = time.perf_counter() - start
         depth = await _depth(url, names.queue)
-        rss = max(rss, _rss_kb(proc.pid))
+        rss = max(rss, rss_kb(proc.pid))
         if now >= warmup:
             samples.append((now, depth))
         if now >= warmup + seconds or (samples and depth == 0):
@@ -164,9 +151,9 @@ async def _preload(url: str, rows_per_device: int, end_ts: int) -> int:
 
 
 def _consumer(
-    scenario: Scenario, names: Names, db_url: str, driver: str, log: Path
+    scenario: Scenario, names: Names, db_url: str, driver: str, log_path: Path
 ) -> subprocess.Popen:
-    out = log.open("ab")
+    out = log_path.open("ab")
     if scenario.consumer == "energymon":
         url = db_url.replace("mysql://", f"mysql+{driver}://") if driver != "aiomysql" else db_url
         env = {
@@ -192,7 +179,7 @@ async def _run(
     names = Names(f"bench-{secrets.token_hex(3)}")
     await _declare(AMQP, names)
     count = int(scenario.expected_rate * (args.warmup + args.seconds) * 1.4)
-    _log(f"[{scenario.name}] prefilling {count} messages of {scenario.per_message} reading(s)")
+    log(f"[{scenario.name}] prefilling {count} messages of {scenario.per_message} reading(s)")
     publish_rate = await asyncio.to_thread(
         prefill,
         AMQP,
@@ -204,8 +191,8 @@ async def _run(
         start_ts=start_ts,
         processes=2,
     )
-    log = ROOT / "var" / f"bench-{scenario.name}.log"
-    proc = _consumer(scenario, names, db_url, args.driver, log)
+    log_path = ROOT / "var" / f"bench-{scenario.name}.log"
+    proc = _consumer(scenario, names, db_url, args.driver, log_path)
     try:
         result = await _measure(AMQP, names, proc, args.warmup, args.seconds)
     finally:
@@ -217,7 +204,7 @@ async def _run(
         await _delete(AMQP, names)
     result["readings_per_s"] = round(result["messages_per_s"] * scenario.per_message, 1)
     result["prefill_publish_rate"] = round(publish_rate, 1)
-    _log(f"[{scenario.name}] {json.dumps(result)}")
+    log(f"[{scenario.name}] {json.dumps(result)}")
     return result
 
 
@@ -247,7 +234,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         results[name] = await _run(scenarios[name], args, db_url, ids, start_ts)
     if args.loaded and args.db == "mysql":
         await _reset(db_url)
-        _log(f"preloading {args.loaded} readings")
+        log(f"preloading {args.loaded} readings")
         stored = await _preload(db_url, args.loaded // args.devices, start_ts)
         loaded = await _run(
             Scenario("energymon_loaded", "energymon", 1, 7000), args, db_url, ids, start_ts

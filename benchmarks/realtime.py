@@ -31,6 +31,7 @@ import aiohttp
 import socketio
 import sqlalchemy as sa
 
+from benchmarks.common import log, rss_kb
 from energymon.auth.tokens import TokenIssuer
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.models import Principal, Role
@@ -44,20 +45,6 @@ MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
 SECRET = "bench-" + "s" * 40
 HASH = "$2b$12$" + "x" * 53  # nobody logs in: connections use tokens
 BACKGROUND_DEVICES = 200
-
-
-def _log(*args: object) -> None:
-    print(*args, file=sys.stderr, flush=True)
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _free_port() -> int:
@@ -115,12 +102,12 @@ def _remove_sqlite(path: str) -> None:
 
 
 def _start_server(env: dict[str, str]) -> subprocess.Popen:
-    log = (ROOT / "var" / "bench-realtime-server.log").open("wb")
+    server_log = (ROOT / "var" / "bench-realtime-server.log").open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "energymon", "--log-level", "WARNING", "serve"],
         cwd=ROOT,
         env=env,
-        stdout=log,
+        stdout=server_log,
         stderr=subprocess.STDOUT,
     )
 
@@ -392,7 +379,7 @@ async def _connections(
     wait: float,
 ) -> dict:
     await asyncio.sleep(1)
-    rss_before = _rss_kb(server_pid)
+    rss_before = rss_kb(server_pid)
     ctx = mp.get_context("spawn")
     pipes, workers = [], []
     for k in range(procs):
@@ -408,8 +395,8 @@ async def _connections(
     connect_s = time.perf_counter() - began
     connected = sum(r["connected"] for r in reports)
     await asyncio.sleep(2)
-    rss_after = _rss_kb(server_pid)
-    _log(f"[connections] {connected} connected in {connect_s:.1f} s; triggering alerts")
+    rss_after = rss_kb(server_pid)
+    log(f"[connections] {connected} connected in {connect_s:.1f} s; triggering alerts")
 
     t0 = time.time()
     hour = int(time.time()) // 3600 * 3600
@@ -448,7 +435,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     mode = args.ingest
     if mode == "auto":
         mode = "amqp" if await _broker_answers() else "http"
-    _log(f"[setup] {args.db} database, readings over {mode}")
+    log(f"[setup] {args.db} database, readings over {mode}")
     db_url = await _setup_db(args.db)
     names = Names(f"bench-rt-{secrets.token_hex(3)}")
     db = Database(db_url)
@@ -489,9 +476,9 @@ async def main_async(args: argparse.Namespace) -> dict:
         load.start()
         await asyncio.sleep(3)  # the load settles
         async with Sender(mode, url, names, tokens) as sender:
-            _log("[latency] probing")
+            log("[latency] probing")
             latency = await _latency(url, probe, sender, args.probes, args.probe_interval)
-            _log(f"[latency] {json.dumps(latency)}")
+            log(f"[latency] {json.dumps(latency)}")
             connections = await _connections(
                 url,
                 db_url,
@@ -502,7 +489,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                 args.client_procs,
                 args.wait,
             )
-            _log(f"[connections] {json.dumps(connections)}")
+            log(f"[connections] {json.dumps(connections)}")
         load_pipe.send("stop")
         sent = await asyncio.to_thread(load_pipe.recv)
         load.join(10)
