@@ -33,6 +33,7 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
+from benchmarks.common import MYSQL_ROOT
 from energymon.auth.passwords import hash_password_sync
 from energymon.auth.tokens import TokenIssuer
 from energymon.models import Role
@@ -43,7 +44,6 @@ from energymon.storage.schema import users
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-" + "s" * 40
-MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
 SUBSCRIBE = "/energymon.chat.v1.ChatService/Subscribe"
 STREAMS_PER_CONNECTION = 50
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from energymon.storage import Database
+
+MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
+
 
 def log(*args: object) -> None:
     """Progress goes to stderr; stdout carries only the JSON result."""
@@ -20,3 +26,19 @@ def rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+async def drop_database(url: str) -> None:
+    """Remove a benchmark's throwaway database (MariaDB) or SQLite file."""
+    if url.startswith("mysql"):
+        admin = Database(f"{MYSQL_ROOT}/mysql")
+        async with admin.engine.connect() as conn:
+            await conn.execute(sa.text(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}"))
+        await admin.close()
+    else:
+        remove_sqlite(url.removeprefix("sqlite:///"))
+
+
+def remove_sqlite(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import aio_pika
 import sqlalchemy as sa
 
-from benchmarks.common import log, rss_kb
+from benchmarks.common import MYSQL_ROOT, drop_database, log, rss_kb
 from benchmarks.publisher import prefill
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.storage import Database
@@ -28,7 +28,6 @@ from energymon.storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
 DELIVERY_LIMIT = 20
 SECRET = "bench-" + "s" * 40
 
@@ -211,6 +210,13 @@ async def _run(
 async def main_async(args: argparse.Namespace) -> dict:
     (ROOT / "var").mkdir(exist_ok=True)
     db_url, ids = await _setup_db(args.db, args.devices)
+    try:
+        return await _scenarios(args, db_url, ids)
+    finally:
+        await drop_database(db_url)
+
+
+async def _scenarios(args: argparse.Namespace, db_url: str, ids: list[int]) -> dict:
     now = int(time.time())
     # Readings end before now, so none is refused as from the future.
     start_ts = now - now % 3600 - 400 * 600

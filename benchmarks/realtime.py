@@ -31,7 +31,7 @@ import aiohttp
 import socketio
 import sqlalchemy as sa
 
-from benchmarks.common import log, rss_kb
+from benchmarks.common import MYSQL_ROOT, drop_database, log, rss_kb
 from energymon.auth.tokens import TokenIssuer
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.models import Principal, Role
@@ -41,7 +41,6 @@ from energymon.storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP = os.environ.get("ENERGYMON_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
 SECRET = "bench-" + "s" * 40
 HASH = "$2b$12$" + "x" * 53  # nobody logs in: connections use tokens
 BACKGROUND_DEVICES = 200
@@ -84,21 +83,6 @@ async def _setup_db(kind: str) -> str:
     await upgrade(db)
     await db.close()
     return url
-
-
-async def _drop_db(url: str) -> None:
-    if url.startswith("mysql"):
-        admin = Database(f"{MYSQL_ROOT}/mysql")
-        async with admin.engine.connect() as conn:
-            await conn.execute(sa.text(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}"))
-        await admin.close()
-    else:
-        _remove_sqlite(url.removeprefix("sqlite:///"))
-
-
-def _remove_sqlite(path: str) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(path + suffix).unlink(missing_ok=True)
 
 
 def _start_server(env: dict[str, str]) -> subprocess.Popen:
@@ -505,7 +489,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             connection = await aio_pika.connect(AMQP)
             async with connection:
                 await delete_topology(await connection.channel(), names)
-        await _drop_db(db_url)
+        await drop_database(db_url)
     return {
         "machine": {"cores": os.cpu_count(), "db": args.db, "ingest": mode},
         "background_ingest": {
