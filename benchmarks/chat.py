@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import random
-import secrets
 import socket
 import statistics
 import subprocess
@@ -33,13 +32,12 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
-from benchmarks.common import MYSQL_ROOT
+from benchmarks.common import create_database, drop_database
 from energymon.auth.passwords import hash_password_sync
 from energymon.auth.tokens import TokenIssuer
 from energymon.models import Role
 from energymon.storage import Database
 from energymon.storage.common import utcnow
-from energymon.storage.migrate import upgrade
 from energymon.storage.schema import users
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +53,9 @@ def free_port() -> int:
 
 
 async def _prepare(url: str, n_users: int) -> tuple[list[int], int]:
-    """Migrate, then create the users and one admin; returns their ids."""
+    """Create the users and one admin; returns their ids."""
     db = Database(url)
     try:
-        await upgrade(db)
         pw = hash_password_sync("bench-password", 12)
         now = utcnow()
         rows = [
@@ -93,15 +90,6 @@ async def _prepare(url: str, n_users: int) -> tuple[list[int], int]:
     user_ids = [r.id for r in ids if r.role == Role.USER.value]
     admin_id = next(r.id for r in ids if r.role == Role.ADMIN.value)
     return user_ids, admin_id
-
-
-async def _mysql(sql: str) -> None:
-    db = Database(f"{MYSQL_ROOT}/mysql")
-    try:
-        async with db.engine.connect() as conn:
-            await conn.execute(sa.text(sql))
-    finally:
-        await db.close()
 
 
 class Stream:
@@ -143,20 +131,12 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        if args.db == "mysql":
-            name = f"energymon_bench_{secrets.token_hex(4)}"
-            await _mysql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-            url = f"{MYSQL_ROOT}/{name}"
-        else:
-            url = f"sqlite:///{tmp / 'bench.db'}"
-        try:
-            return await _run(args, url, tmp)
-        finally:
-            if args.db == "mysql":
-                await _mysql(f"DROP DATABASE IF EXISTS {name}")
-    raise AssertionError("unreachable")
+    url = await create_database(args.db, "chat")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return await _run(args, url, Path(tmp))
+    finally:
+        await drop_database(url)
 
 
 async def _run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:

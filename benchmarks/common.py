@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from energymon.storage import Database
+from energymon.storage.migrate import upgrade
 
 MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
+VAR = Path(__file__).resolve().parent.parent / "var"
 
 
 def log(*args: object) -> None:
@@ -26,6 +29,29 @@ def rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+async def create_database(kind: str, label: str) -> str:
+    """A throwaway database at the current schema: on MariaDB (`kind` "mysql") or a SQLite
+    file in var/. Remove it with `drop_database`."""
+    name = f"energymon_bench_{label}_{secrets.token_hex(3)}"
+    if kind == "mysql":
+        admin = Database(f"{MYSQL_ROOT}/mysql")
+        try:
+            async with admin.engine.connect() as conn:
+                await conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        finally:
+            await admin.close()
+        url = f"{MYSQL_ROOT}/{name}"
+    else:
+        VAR.mkdir(exist_ok=True)
+        url = f"sqlite:///{VAR / f'{name}.db'}"
+    db = Database(url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.close()
+    return url
 
 
 async def drop_database(url: str) -> None:

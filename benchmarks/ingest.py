@@ -20,11 +20,10 @@ from pathlib import Path
 import aio_pika
 import sqlalchemy as sa
 
-from benchmarks.common import MYSQL_ROOT, drop_database, log, rss_kb
+from benchmarks.common import create_database, drop_database, log, rss_kb
 from benchmarks.publisher import prefill
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.storage import Database
-from energymon.storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -90,18 +89,8 @@ async def _measure(
 
 
 async def _setup_db(kind: str, devices: int) -> tuple[str, list[int]]:
-    if kind == "mysql":
-        name = f"energymon_bench_{secrets.token_hex(3)}"
-        admin = Database(f"{MYSQL_ROOT}/mysql")
-        async with admin.engine.connect() as conn:
-            await conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-        await admin.close()
-        url = f"{MYSQL_ROOT}/{name}"
-    else:
-        path = ROOT / "var" / f"bench-{secrets.token_hex(3)}.db"
-        url = f"sqlite:///{path}"
+    url = await create_database(kind, "ingest")
     db = Database(url)
-    await upgrade(db)
     async with db.write() as conn:
         await conn.execute(
             sa.text(

@@ -31,13 +31,12 @@ import aiohttp
 import socketio
 import sqlalchemy as sa
 
-from benchmarks.common import MYSQL_ROOT, drop_database, log, rss_kb
+from benchmarks.common import create_database, drop_database, log, rss_kb
 from energymon.auth.tokens import TokenIssuer
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.models import Principal, Role
 from energymon.services.ingest_tokens import IngestTokenService
 from energymon.storage import Database
-from energymon.storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP = os.environ.get("ENERGYMON_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -67,22 +66,6 @@ async def _broker_answers() -> bool:
 
 
 # ---- set-up ------------------------------------------------------------------------------
-
-
-async def _setup_db(kind: str) -> str:
-    if kind == "mysql":
-        name = f"energymon_bench_rt_{secrets.token_hex(3)}"
-        admin = Database(f"{MYSQL_ROOT}/mysql")
-        async with admin.engine.connect() as conn:
-            await conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-        await admin.close()
-        url = f"{MYSQL_ROOT}/{name}"
-    else:
-        url = f"sqlite:///{ROOT / 'var' / f'bench-realtime-{secrets.token_hex(3)}.db'}"
-    db = Database(url)
-    await upgrade(db)
-    await db.close()
-    return url
 
 
 def _start_server(env: dict[str, str]) -> subprocess.Popen:
@@ -420,7 +403,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     if mode == "auto":
         mode = "amqp" if await _broker_answers() else "http"
     log(f"[setup] {args.db} database, readings over {mode}")
-    db_url = await _setup_db(args.db)
+    db_url = await create_database(args.db, "rt")
     names = Names(f"bench-rt-{secrets.token_hex(3)}")
     db = Database(db_url)
     background = await _users_with_devices(db, BACKGROUND_DEVICES, "bg", 10**9)
