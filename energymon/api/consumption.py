@@ -20,6 +20,7 @@ from energymon.api.reading_schemas import (
 )
 from energymon.api.router import ApiRouter, Call, Reply
 from energymon.errors import FieldError, Invalid
+from energymon.services.alerts import over_hourly_limit
 from energymon.services.consumption import MAX_DAYS
 from energymon.services.readings import mwh_to_kwh
 
@@ -45,7 +46,6 @@ async def _hourly(call: Call) -> HourlyOut:
     device, hours = await call.app[keys.CONSUMPTION].hourly(
         call.me, call.path["device_id"], q.date, q.zone
     )
-    limit_mwh = device.max_hourly_wh * 1000
     return HourlyOut(
         device_id=device.id,
         date=q.date,
@@ -56,7 +56,7 @@ async def _hourly(call: Call) -> HourlyOut:
                 start=h.start,
                 kwh=None if h.total_mwh is None else mwh_to_kwh(h.total_mwh),
                 readings=h.readings,
-                over_limit=h.total_mwh is not None and h.total_mwh > limit_mwh,
+                over_limit=over_hourly_limit(h.total_mwh, device.max_hourly_wh),
             )
             for h in hours
         ],

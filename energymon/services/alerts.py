@@ -18,10 +18,14 @@ HOURLY_LIMIT = "hourly_limit"
 PEAK_POWER = "peak_power"
 
 
+def over_hourly_limit(total_mwh: int | None, limit_wh: int) -> bool:
+    """An hour's total is over the device's maximum hourly consumption (None: no data)."""
+    return total_mwh is not None and total_mwh > limit_wh * 1000
+
+
 def crosses_hourly_limit(before_mwh: int, after_mwh: int, limit_wh: int) -> bool:
     """True when this change takes the hour from at-or-under the limit to over it."""
-    limit_mwh = limit_wh * 1000
-    return before_mwh <= limit_mwh < after_mwh
+    return not over_hourly_limit(before_mwh, limit_wh) and over_hourly_limit(after_mwh, limit_wh)
 
 
 def average_power_mw(delta_mwh: int, seconds: int) -> int:

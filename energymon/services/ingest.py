@@ -341,7 +341,7 @@ class IngestService:
                         "hour": rfc3339(hour),
                         "total_kwh": mwh_to_kwh(total),
                         "limit_kwh": meter.max_hourly_wh / 1000,
-                        "over_limit": total > meter.max_hourly_wh * 1000,
+                        "over_limit": rules.over_hourly_limit(total, meter.max_hourly_wh),
                     },
                     device_id=device_id,
                     owner_id=meter.owner_id,
