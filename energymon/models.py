@@ -47,6 +47,7 @@ class Principal:
     user_id: int
     email: str
     role: Role
+    name: str = ""
 
     @property
     def is_admin(self) -> bool:

@@ -83,7 +83,7 @@ class AccountService:
             raise Unauthorized("this account no longer exists")
         if user.disabled:
             raise Unauthorized("this account is disabled")
-        return Principal(user_id=user.id, email=user.email, role=user.role)
+        return Principal(user_id=user.id, email=user.email, role=user.role, name=user.name)
 
     async def me(self, principal: Principal) -> User:
         async with self._db.read() as conn:

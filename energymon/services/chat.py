@@ -152,12 +152,6 @@ class ChatService:
                 await self._check_exists(conn, cid)
         return cid
 
-    async def _sender(self, conn: Any, principal: Principal) -> str:
-        user = await users_store.get(conn, principal.user_id)
-        if user is None:
-            raise Unauthorized("this account no longer exists")
-        return user.name
-
     @asynccontextmanager
     async def _serial(self, conversation_id: int) -> AsyncIterator[None]:
         entry = self._locks.setdefault(conversation_id, [asyncio.Lock(), 0])
@@ -197,12 +191,11 @@ class ChatService:
             async with self._db.write() as conn:
                 if principal.is_admin:
                     await self._check_exists(conn, cid)
-                name = await self._sender(conn, principal)
                 message = await chat_store.insert(
                     conn,
                     user_id=cid,
                     sender_id=principal.user_id,
-                    sender_name=name,
+                    sender_name=principal.name,
                     side=side,
                     text=text,
                     created_ms=int(time.time() * 1000),
@@ -220,16 +213,15 @@ class ChatService:
     async def typing(self, principal: Principal, conversation_id: int | None, typing: bool) -> None:
         """Tell the other side the caller started or stopped typing (not stored)."""
         cid = self.conversation_of(principal, conversation_id)
-        async with self._db.read() as conn:
-            if principal.is_admin:
+        if principal.is_admin:
+            async with self._db.read() as conn:
                 await self._check_exists(conn, cid)
-            name = await self._sender(conn, principal)
         self._publish(
             CHAT_TYPING,
             {
                 "conversation_id": cid,
                 "sender_id": principal.user_id,
-                "sender_name": name,
+                "sender_name": principal.name,
                 "sender_role": side_of(principal).value,
                 "typing": bool(typing),
             },
