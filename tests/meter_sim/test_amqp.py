@@ -128,7 +128,6 @@ async def _run_with_outage(broker: Broker, url: str, name: str, break_connection
     assert stats.confirmed == stats.sent == 6000
     assert stats.failed == 0
     assert stats.reconnects >= 1
-    assert stats.resent > 0
     return stats
 
 
@@ -141,10 +140,12 @@ async def test_resends_unconfirmed_readings_after_the_network_drops(
         await asyncio.sleep(1.0)
         proxy.refusing = False
 
-    await _run_with_outage(
+    stats = await _run_with_outage(
         broker, broker_url(proxy.listen_port), "energymon-meter-test", cut_and_refuse_for_a_second
     )
     assert proxy.accepted >= 2
+    # The cut lands mid-stream, with publishes in flight that must go out again.
+    assert stats.resent > 0
 
 
 async def test_resends_after_the_broker_closes_the_connection(broker: Broker):
@@ -180,6 +181,8 @@ async def test_resends_after_the_broker_closes_the_connection(broker: Broker):
         )
         assert await closer.wait() == 0
 
+    # rabbitmqctl takes about a second to act, so the close may fall between two publishes
+    # with nothing in flight: what must hold is that nothing is lost and the sink reconnects.
     await _run_with_outage(broker, AMQP_URL, name, close_our_connection_only)
 
 
