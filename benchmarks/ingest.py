@@ -59,31 +59,39 @@ async def _delete(url: str, names: Names) -> None:
         await delete_topology(await connection.channel(), names)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _measure(
     url: str, names: Names, proc: subprocess.Popen, warmup: float, seconds: float
 ) -> dict:
-    """Drain rate over [warmup, warmup + seconds] after the consumer starts, and peak RSS."""
+    """Drain rate over [warmup, warmup + seconds] after the consumer starts, the consumer's
+    CPU time per message over the same window, and its peak RSS."""
     start = time.perf_counter()
     rss = 0
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, float]] = []
     while True:
         now = time.perf_counter() - start
         depth = await _depth(url, names.queue)
         rss = max(rss, rss_kb(proc.pid))
         if now >= warmup:
-            samples.append((now, depth))
+            samples.append((now, depth, _cpu_seconds(proc.pid)))
         if now >= warmup + seconds or (samples and depth == 0):
             break
         if proc.poll() is not None:
             raise RuntimeError("the consumer exited during the run")
         await asyncio.sleep(0.5)
-    (t0, d0), (t1, d1) = samples[0], samples[-1]
+    (t0, d0, c0), (t1, d1, c1) = samples[0], samples[-1]
     if t1 - t0 < 5:
         raise RuntimeError("queue drained before a steady-state window: prefill more")
     return {
         "messages_per_s": round((d0 - d1) / (t1 - t0), 1),
         "window_s": round(t1 - t0, 1),
         "drained_early": d1 == 0,
+        "consumer_cpu_us_per_message": round((c1 - c0) / max(d0 - d1, 1) * 1e6, 1),
         "peak_rss_mb": round(rss / 1024, 1),
     }
 
@@ -105,10 +113,13 @@ async def _setup_db(kind: str, devices: int) -> tuple[str, list[int]]:
 
 
 async def _reset(url: str) -> None:
+    """Empty the tables readings fill. On MariaDB by TRUNCATE: a DELETE of millions of rows
+    leaves InnoDB purging in the background, which would slow the next measurement."""
     db = Database(url)
+    verb = "TRUNCATE TABLE" if db.kind == "mysql" else "DELETE FROM"
     async with db.write() as conn:
         for table in ("alerts", "hourly", "readings"):
-            await conn.execute(sa.text(f"DELETE FROM {table}"))
+            await conn.execute(sa.text(f"{verb} {table}"))
     await db.close()
 
 
@@ -161,9 +172,10 @@ def _consumer(
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-async def _run(
-    scenario: Scenario, args: argparse.Namespace, db_url: str, ids: list[int], start_ts: int
-) -> dict:
+async def _prefill(
+    scenario: Scenario, args: argparse.Namespace, ids: list[int], start_ts: int
+) -> tuple[Names, float]:
+    """A fresh queue holding enough messages for the scenario's whole window."""
     names = Names(f"bench-{secrets.token_hex(3)}")
     await _declare(AMQP, names)
     count = int(scenario.expected_rate * (args.warmup + args.seconds) * 1.4)
@@ -179,6 +191,13 @@ async def _run(
         start_ts=start_ts,
         processes=2,
     )
+    return names, publish_rate
+
+
+async def _consume(
+    scenario: Scenario, names: Names, publish_rate: float, args: argparse.Namespace, db_url: str
+) -> dict:
+    """Start the scenario's consumer on its prefilled queue and measure it."""
     log_path = ROOT / "var" / f"bench-{scenario.name}.log"
     proc = _consumer(scenario, names, db_url, args.driver, log_path)
     try:
@@ -189,11 +208,55 @@ async def _run(
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        await _delete(AMQP, names)
     result["readings_per_s"] = round(result["messages_per_s"] * scenario.per_message, 1)
     result["prefill_publish_rate"] = round(publish_rate, 1)
     log(f"[{scenario.name}] {json.dumps(result)}")
     return result
+
+
+async def _prepare_db(
+    scenario: Scenario, args: argparse.Namespace, db_url: str, ids: list[int], start_ts: int
+) -> dict:
+    """Empty tables; on MariaDB the one-reading scenarios start from an hour of 10-minute
+    history per device, the loaded one from `--loaded` readings."""
+    if scenario.consumer == "bare":
+        return {}
+    await _reset(db_url)
+    if scenario.per_message != 1 or args.db != "mysql":
+        return {}
+    loaded = scenario.name == "energymon_loaded"
+    if loaded:
+        log(f"preloading {args.loaded} readings")
+    rows = args.loaded if loaded else 6 * len(ids)
+    stored = await _preload(db_url, rows // len(ids), start_ts)
+    return {"readings_already_stored": stored} if loaded else {}
+
+
+async def _round(
+    scenarios: list[Scenario],
+    args: argparse.Namespace,
+    db_url: str,
+    ids: list[int],
+    start_ts: int,
+) -> dict[str, dict]:
+    """Prefill every scenario's queue first, then run the consumers back to back, so the
+    figures compared with each other are taken minutes closer together."""
+    queues: dict[str, tuple[Names, float]] = {}
+    try:
+        for scenario in scenarios:
+            queues[scenario.name] = await _prefill(scenario, args, ids, start_ts)
+        results = {}
+        for scenario in scenarios:
+            extra = await _prepare_db(scenario, args, db_url, ids, start_ts)
+            names, rate = queues[scenario.name]
+            results[scenario.name] = {
+                **await _consume(scenario, names, rate, args, db_url),
+                **extra,
+            }
+        return results
+    finally:
+        for names, _ in queues.values():
+            await _delete(AMQP, names)
 
 
 async def main_async(args: argparse.Namespace) -> dict:
@@ -221,23 +284,34 @@ async def _scenarios(args: argparse.Namespace, db_url: str, ids: list[int]) -> d
         "devices": args.devices,
         "steady_state_seconds": args.seconds,
     }
-    for name in wanted:
-        if name in {"energymon", "energymon_batch100", "naive"}:
-            await _reset(db_url)
-            if name == "naive" or name == "energymon":
-                await _preload(db_url, 6, start_ts) if args.db == "mysql" else None
-        results[name] = await _run(scenarios[name], args, db_url, ids, start_ts)
+    chosen = [scenarios[name] for name in wanted]
     if args.loaded and args.db == "mysql":
-        await _reset(db_url)
-        log(f"preloading {args.loaded} readings")
-        stored = await _preload(db_url, args.loaded // args.devices, start_ts)
-        loaded = await _run(
-            Scenario("energymon_loaded", "energymon", 1, 7000), args, db_url, ids, start_ts
-        )
-        loaded["readings_already_stored"] = stored
-        results["energymon_loaded"] = loaded
+        chosen.append(Scenario("energymon_loaded", "energymon", 1, 7000))
+    runs: dict[str, list[dict]] = {s.name: [] for s in chosen}
+    for round_no in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            log(f"round {round_no} of {args.rounds}")
+        for name, result in (await _round(chosen, args, db_url, ids, start_ts)).items():
+            runs[name].append(result)
+    for name, measured in runs.items():
+        results[name] = _median(measured)
+    if args.rounds > 1 and "energymon" in runs and "ceiling" in runs:
+        # Side by side within each round, so a slow spell of the machine hits both.
+        results["energymon_vs_ceiling_per_round"] = [
+            round(e["readings_per_s"] / c["readings_per_s"], 3)
+            for e, c in zip(runs["energymon"], runs["ceiling"], strict=True)
+        ]
     results["ratios"] = _ratios(results)
     return results
+
+
+def _median(measured: list[dict]) -> dict:
+    """The run with the median rate (all of them listed when there were several)."""
+    ordered = sorted(measured, key=lambda r: r["readings_per_s"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    if len(measured) > 1:
+        chosen["readings_per_s_each_round"] = [r["readings_per_s"] for r in measured]
+    return chosen
 
 
 def _ratios(results: dict) -> dict:
@@ -263,6 +337,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--only", help="comma-separated scenarios")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the scenarios this many times in turn and report the median of each",
+    )
     parser.add_argument(
         "--loaded", type=int, default=0, help="readings stored beforehand (e.g. 10000000)"
     )

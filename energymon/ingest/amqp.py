@@ -29,7 +29,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import AMQPError
 
 from energymon.config import BrokerConfig
-from energymon.ingest.batches import DeadLetter, next_batch, process
+from energymon.ingest.batches import DeadLetter, Inbox, process
 from energymon.services.ingest import IngestService
 
 _LOGGER = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class AmqpIngest:
         self._config = config
         self._ingest = ingest
         self._connection = connection
-        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._inbox: Inbox[AbstractIncomingMessage] = Inbox()
         self._stopping = False
         self._dlx: AbstractExchange | None = None
         self.names = Names(config.namespace)
@@ -123,7 +123,7 @@ class AmqpIngest:
         _, queue = await declare_topology(channel, self.names, self._config.delivery_limit)
         confirm_channel = await self._connection.channel(publisher_confirms=True)
         self._dlx = await confirm_channel.get_exchange(self.names.dlx)
-        await queue.consume(self._inbox.put, no_ack=False)
+        await queue.consume(self._inbox.receive, no_ack=False)
         _LOGGER.info("consuming readings from %s", self.names.queue)
 
     async def run(self) -> None:
@@ -137,8 +137,8 @@ class AmqpIngest:
         running: set[asyncio.Task[None]] = set()
         try:
             while True:
-                batch = await next_batch(
-                    self._inbox, self._config.batch_messages, self._config.batch_wait_ms
+                batch = await self._inbox.take(
+                    self._config.batch_messages, self._config.batch_wait_ms
                 )
                 await slots.acquire()
                 settled = asyncio.get_running_loop().create_future()

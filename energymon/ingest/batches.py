@@ -6,10 +6,11 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from energymon.errors import Unavailable
 from energymon.services.ingest import CONFLICT, REJECTED, IngestService
@@ -29,22 +30,56 @@ class DeadLetter:
     reasons: list[str]
 
 
-async def next_batch(inbox: asyncio.Queue[T], limit: int, wait_ms: int) -> list[T]:
-    """Wait for one item, then take what else arrives within `wait_ms`, up to `limit`."""
-    batch = [await inbox.get()]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_ms / 1000
-    while len(batch) < limit:
-        while len(batch) < limit and not inbox.empty():
-            batch.append(inbox.get_nowait())
-        remaining = deadline - loop.time()
-        if len(batch) >= limit or remaining <= 0:
-            break
+class Inbox(Generic[T]):
+    """Items waiting to be processed, handed out in batches.
+
+    A batch goes out when it is full, or `wait_ms` after the taker started waiting for more:
+    one timer per batch, instead of a wake-up (and a timeout) for every item that arrives.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._wanted = 1
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: T) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and len(self._items) >= self._wanted and not waiter.done():
+            waiter.set_result(None)
+
+    async def receive(self, item: T) -> None:
+        """`put`, as a coroutine function: what aio-pika takes as a consumer callback."""
+        self.put(item)
+
+    async def take(self, limit: int, wait_ms: int) -> list[T]:
+        """Wait for one item, then for up to `limit` within `wait_ms`; take them."""
+        if not self._items:
+            await self._wait_for(1, None)
+        if len(self._items) < limit and wait_ms > 0:
+            await self._wait_for(limit, wait_ms / 1000)
+        items = self._items
+        return [items.popleft() for _ in range(min(limit, len(items)))]
+
+    async def _wait_for(self, count: int, seconds: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        self._wanted = count
+        timer = None if seconds is None else loop.call_later(seconds, _wake, waiter)
         try:
-            batch.append(await asyncio.wait_for(inbox.get(), remaining))
-        except TimeoutError:
-            break
-    return batch
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _dead_body(items: list[Reading | Rejected]) -> bytes:

@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 
-from energymon.ingest.batches import DeadLetter, next_batch, process
+from energymon.ingest.batches import DeadLetter, Inbox, process
 from energymon.services.ingest import IngestService
 
 _LOGGER = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class LocalBus:
 
     def __init__(self, ingest: IngestService, *, batch_messages: int, batch_wait_ms: int) -> None:
         self._ingest = ingest
-        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._inbox: Inbox[bytes] = Inbox()
         self._batch_messages = batch_messages
         self._batch_wait_ms = batch_wait_ms
         self._idle = asyncio.Event()
@@ -33,7 +33,7 @@ class LocalBus:
 
     def publish(self, body: bytes) -> None:
         self._idle.clear()
-        self._inbox.put_nowait(body)
+        self._inbox.put(body)
 
     async def drained(self) -> None:
         """Wait until everything published so far is stored (or refused)."""
@@ -41,7 +41,7 @@ class LocalBus:
 
     async def run(self) -> None:
         while True:
-            bodies = await next_batch(self._inbox, self._batch_messages, self._batch_wait_ms)
+            bodies = await self._inbox.take(self._batch_messages, self._batch_wait_ms)
             try:
                 letters = await process(self._ingest, bodies)
             except Exception:
@@ -50,7 +50,7 @@ class LocalBus:
             for letter in letters:
                 _LOGGER.warning("refused reading: %s", "; ".join(letter.reasons))
                 self.dead_letters.append(letter)
-            if self._inbox.empty():
+            if not self._inbox:
                 self._idle.set()
 
 

@@ -1,9 +1,10 @@
 """Storing readings exactly once, keeping hourly totals exact and checking limits inline.
 
 Every transport (AMQP consumer, HTTP ingest, in-process bus) hands batches to `ingest`.
-One batch is one transaction: look up the meters, drop what is already stored, insert the
-new readings, add them to their hours, read the totals back and raise the alerts whose
-limit this batch crossed. Races with other writers are retried as a whole.
+One batch is one transaction: look up the meters (services/meters.py), drop what is already
+stored, insert the new readings, add them to their hours, read back the totals that are over
+their limit and raise the alerts whose limit this batch crossed. Races with other writers
+are retried as a whole.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from energymon.events import (
     rfc3339,
 )
 from energymon.services import alerts as rules
+from energymon.services.meters import MeterCache
 from energymon.services.readings import Reading, Rejected, mwh_to_kwh
 from energymon.storage import Database
 from energymon.storage import alerts as alerts_store
@@ -56,7 +58,8 @@ class _Batch:
     """The work and results of one transaction."""
 
     outcomes: dict[int, Outcome] = field(default_factory=dict)
-    rows: list[dict[str, int]] = field(default_factory=list)
+    # (device_id, ts, value_mwh, consumption_mwh) of each new reading
+    rows: list[tuple[int, int, int, int]] = field(default_factory=list)
     updates: list[dict[str, int]] = field(default_factory=list)
     hour_deltas: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     peaks: dict[Key, int] = field(default_factory=dict)
@@ -64,9 +67,16 @@ class _Batch:
     # alerts are checked again against the stored readings.
     recheck: set[Key] = field(default_factory=set)
     withdrawn: list[AlertRow] = field(default_factory=list)
+    # The new totals of the hours this batch changed: all of them while someone follows
+    # hour totals, otherwise only those an alert can be about.
     totals: dict[Key, int] = field(default_factory=dict)
+    all_totals: bool = False
     alerts: list[AlertRow] = field(default_factory=list)
     meters: dict[int, Meter] = field(default_factory=dict)
+
+
+_STORED = Outcome(STORED)
+_ALREADY_STORED = Outcome(DUPLICATE, "already stored")
 
 
 def cumulative_delta(previous_mwh: int, current_mwh: int) -> int:
@@ -83,6 +93,7 @@ class IngestService:
         self._db = db
         self._hub = hub
         self._clock = clock
+        self._meters = MeterCache()
 
     async def ingest(self, items: Sequence[Reading | Rejected]) -> list[Outcome]:
         """Store the readings among `items`; one outcome per item, in order."""
@@ -118,7 +129,7 @@ class IngestService:
         if item.value_mwh != first.value_mwh:
             return Outcome(CONFLICT, "the same device and time came twice with different values")
         if prior is None or prior.status == STORED:
-            return Outcome(DUPLICATE, "already stored")
+            return _ALREADY_STORED
         return prior
 
     async def _store_with_retry(self, candidates: list[tuple[int, Reading]]) -> _Batch:
@@ -147,7 +158,7 @@ class IngestService:
         look_first: bool,
     ) -> _Batch:
         batch = _Batch()
-        batch.meters = await readings_store.meters(conn, {r.device_id for _, r in candidates})
+        batch.meters = await self._meters.lookup(conn, {r.device_id for _, r in candidates})
         known = []
         for index, reading in candidates:
             if reading.device_id in batch.meters:
@@ -165,7 +176,7 @@ class IngestService:
             if previous is None:
                 fresh.append((index, reading))
             elif previous == reading.value_mwh:
-                batch.outcomes[index] = Outcome(DUPLICATE, "already stored")
+                batch.outcomes[index] = _ALREADY_STORED
             else:
                 batch.outcomes[index] = Outcome(
                     CONFLICT, f"{mwh_to_kwh(previous)} kWh is already stored for this time"
@@ -183,21 +194,33 @@ class IngestService:
         await readings_store.insert(conn, batch.rows)
         await readings_store.set_consumption(conn, batch.updates)
         deltas = {k: (v[0], v[1]) for k, v in batch.hour_deltas.items() if v != [0, 0]}
-        batch.totals = await readings_store.add_to_hours(conn, deltas)
-        await self._raise_alerts(conn, batch, deltas, now)
+        if deltas:
+            await readings_store.add_to_hours(conn, deltas)
+            await self._read_totals(conn, batch, deltas)
+            await self._raise_alerts(conn, batch, deltas, now)
         return batch
+
+    async def _read_totals(
+        self, conn: AsyncConnection, batch: _Batch, deltas: dict[Key, tuple[int, int]]
+    ) -> None:
+        """Read back the totals the alert rules (and, while followed, the hour events) need.
+
+        An hour can only cross its limit if it is over it now, and can only drop back under
+        if this batch shrank it; the usual batch touches neither, and reads back no rows.
+        """
+        if self._hub.wants(HOURLY_UPDATED):
+            batch.totals = await readings_store.hour_totals(conn, deltas)
+            batch.all_totals = True
+            return
+        batch.totals = await readings_store.hour_totals_over_limit(conn, deltas)
+        shrunk = [key for key, (delta, _count) in deltas.items() if delta < 0]
+        if shrunk:
+            batch.totals.update(await readings_store.hour_totals(conn, shrunk))
 
     @staticmethod
     def _add_new(batch: _Batch, index: int, reading: Reading, consumption: int) -> None:
-        batch.outcomes[index] = Outcome(STORED)
-        batch.rows.append(
-            {
-                "device_id": reading.device_id,
-                "ts": reading.ts,
-                "value_mwh": reading.value_mwh,
-                "consumption_mwh": consumption,
-            }
-        )
+        batch.outcomes[index] = _STORED
+        batch.rows.append((reading.device_id, reading.ts, reading.value_mwh, consumption))
         delta = batch.hour_deltas[(reading.device_id, reading.hour_ts)]
         delta[0] += consumption
         delta[1] += 1
@@ -249,7 +272,9 @@ class IngestService:
         self, conn: AsyncConnection, batch: _Batch, deltas: dict[Key, tuple[int, int]], now: float
     ) -> None:
         for (device_id, hour), (delta, _count) in sorted(deltas.items()):
-            after = batch.totals[(device_id, hour)]
+            after = batch.totals.get((device_id, hour))
+            if after is None:  # not read back: under its limit, and this batch did not shrink it
+                continue
             limit = batch.meters[device_id].max_hourly_wh
             if rules.crosses_hourly_limit(after - delta, after, limit):
                 await self._raise(conn, batch, device_id, hour, rules.HOURLY_LIMIT, after, now)
@@ -314,23 +339,25 @@ class IngestService:
             return
         publish, meters = self._hub.publish, batch.meters
         # Readings and hour totals are many: built only while someone follows them.
-        for row in batch.rows if self._hub.wants(READING_STORED) else ():
-            meter = meters[row["device_id"]]
+        for device_id, ts, value, consumption in (
+            batch.rows if self._hub.wants(READING_STORED) else ()
+        ):
+            meter = meters[device_id]
             publish(
                 Event(
                     READING_STORED,
                     {
-                        "device_id": row["device_id"],
-                        "ts": rfc3339(row["ts"]),
-                        "value_kwh": mwh_to_kwh(row["value_mwh"]),
-                        "consumption_kwh": mwh_to_kwh(row["consumption_mwh"]),
+                        "device_id": device_id,
+                        "ts": rfc3339(ts),
+                        "value_kwh": mwh_to_kwh(value),
+                        "consumption_kwh": mwh_to_kwh(consumption),
                     },
                     device_id=meter.id,
                     owner_id=meter.owner_id,
                 )
             )
         for (device_id, hour), total in (
-            batch.totals.items() if self._hub.wants(HOURLY_UPDATED) else ()
+            batch.totals.items() if batch.all_totals and self._hub.wants(HOURLY_UPDATED) else ()
         ):
             meter = meters[device_id]
             publish(

@@ -57,13 +57,17 @@ def mwh_to_kwh(value: int) -> float:
     return value / MWH_PER_KWH
 
 
-def decode_json(body: bytes) -> Any:
-    """Decode a message body; numbers with a fraction become Decimal, so kWh stay exact."""
-    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
+
+
+# Numbers with a fraction become Decimal, so kWh stay exact; NaN and Infinity are refused.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode a message body as json.loads would (UTF-8, -16 or -32), with one decoder."""
+    return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
 
 
 def _pick(item: dict[str, Any], field: str) -> Any:
@@ -78,6 +82,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _parse_ts(value: Any) -> int:
+    if type(value) is int:  # whole Unix seconds, the usual case
+        return value
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)

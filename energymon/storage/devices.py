@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from energymon.errors import NotFound
 from energymon.models import Device
 from energymon.storage.common import aware, count, utcnow
-from energymon.storage.schema import devices
+from energymon.storage.schema import device_epoch, devices
 
 _COLUMNS = (
     devices.c.id,
@@ -102,12 +102,31 @@ async def update(conn: AsyncConnection, device_id: int, changes: dict[str, Any])
     """Apply column changes (including owner_id); NotFound when a new owner does not exist."""
     values = {**changes, "updated_at": utcnow()}
     try:
-        await conn.execute(devices.update().where(devices.c.id == device_id).values(**values))
+        result = await conn.execute(
+            devices.update().where(devices.c.id == device_id).values(**values)
+        )
     except IntegrityError:
         raise _missing_owner(changes.get("owner_id")) from None
+    if result.rowcount:
+        await bump_epoch(conn)
     return await get(conn, device_id)
 
 
 async def delete(conn: AsyncConnection, device_id: int) -> bool:
     result = await conn.execute(devices.delete().where(devices.c.id == device_id))
+    if result.rowcount:
+        await bump_epoch(conn)
     return result.rowcount > 0
+
+
+async def epoch(conn: AsyncConnection) -> int | None:
+    """A counter every change to a device's limit, kind, owner or description (and every
+    device or user deletion) moves on: cached meters are current while it stands still."""
+    result = await conn.exec_driver_sql("SELECT epoch FROM device_epoch WHERE id = 1")
+    row = result.first()
+    return int(row[0]) if row else None
+
+
+async def bump_epoch(conn: AsyncConnection) -> None:
+    """Tell every process's meter cache, at this transaction's commit, that devices changed."""
+    await conn.execute(device_epoch.update().values(epoch=device_epoch.c.epoch + 1))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,11 +16,13 @@ from energymon.storage.schema import devices, hourly, readings
 
 # Row-value IN lists longer than this are split, to stay well inside driver limits.
 CHUNK = 500
+# Rows per JSON-parameter statement: well inside MariaDB's default 16 MB max_allowed_packet.
+JSON_CHUNK = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class Meter:
-    """What the ingest path needs to know about a device, read fresh for every batch."""
+    """What the ingest path needs to know about a device."""
 
     id: int
     kind: str
@@ -36,9 +38,9 @@ class StoredReading:
     consumption_mwh: int
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 async def meters(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Meter]:
@@ -100,14 +102,86 @@ async def around(
     return [StoredReading(r.ts, int(r.value_mwh), int(r.consumption_mwh)) for r in rows]
 
 
-async def insert(conn: AsyncConnection, rows: list[dict[str, int]]) -> None:
-    """Insert new readings (device_id, ts, value_mwh, consumption_mwh)."""
-    if rows:
-        try:
-            await conn.execute(readings.insert(), rows)
-        except IntegrityError:
-            # Another writer stored one of these keys (or deleted the device) meanwhile.
-            raise Contention("a concurrent write touched the same readings") from None
+# The hot statements of the ingest path take their rows as one JSON array of arrays, bound
+# as a single parameter and unpacked by the database (JSON_TABLE on MariaDB/MySQL, json_each
+# on SQLite): the values stay bound, and the per-value escaping a driver does in Python for
+# a multi-row VALUES list or an executemany, the main cost of a batch, is left out.
+
+
+_STATEMENTS = {
+    "mysql": {
+        "insert_readings": """
+            INSERT INTO readings (device_id, ts, value_mwh, consumption_mwh)
+            SELECT j.c0, j.c1, j.c2, j.c3 FROM JSON_TABLE(%s, '$[*]' COLUMNS (
+                c0 BIGINT PATH '$[0]', c1 BIGINT PATH '$[1]',
+                c2 BIGINT PATH '$[2]', c3 BIGINT PATH '$[3]')) AS j""",
+        "add_to_hours": """
+            INSERT INTO hourly (device_id, hour_ts, total_mwh, readings)
+            SELECT j.c0, j.c1, j.c2, j.c3 FROM JSON_TABLE(%s, '$[*]' COLUMNS (
+                c0 BIGINT PATH '$[0]', c1 BIGINT PATH '$[1]',
+                c2 BIGINT PATH '$[2]', c3 BIGINT PATH '$[3]')) AS j
+            ON DUPLICATE KEY UPDATE total_mwh = hourly.total_mwh + VALUES(total_mwh),
+                readings = hourly.readings + VALUES(readings)""",
+        "hour_totals": """
+            SELECT STRAIGHT_JOIN h.device_id, h.hour_ts, h.total_mwh
+            FROM JSON_TABLE(%s, '$[*]' COLUMNS (c0 BIGINT PATH '$[0]', c1 BIGINT PATH '$[1]')) AS j
+            JOIN hourly h ON h.device_id = j.c0 AND h.hour_ts = j.c1""",
+        "hour_totals_over_limit": """
+            SELECT STRAIGHT_JOIN h.device_id, h.hour_ts, h.total_mwh
+            FROM JSON_TABLE(%s, '$[*]' COLUMNS (c0 BIGINT PATH '$[0]', c1 BIGINT PATH '$[1]')) AS j
+            JOIN hourly h ON h.device_id = j.c0 AND h.hour_ts = j.c1
+            JOIN devices d ON d.id = h.device_id
+            WHERE h.total_mwh > d.max_hourly_wh * 1000""",
+    },
+    "sqlite": {
+        "insert_readings": """
+            INSERT INTO readings (device_id, ts, value_mwh, consumption_mwh)
+            SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),
+                json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]')
+            FROM json_each(?) AS j""",
+        # WHERE true: SQLite's parser needs it between a SELECT and an upsert clause.
+        "add_to_hours": """
+            INSERT INTO hourly (device_id, hour_ts, total_mwh, readings)
+            SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),
+                json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]')
+            FROM json_each(?) AS j WHERE true
+            ON CONFLICT (device_id, hour_ts) DO UPDATE SET
+                total_mwh = total_mwh + excluded.total_mwh,
+                readings = readings + excluded.readings""",
+        "hour_totals": """
+            SELECT h.device_id, h.hour_ts, h.total_mwh FROM json_each(?) AS j
+            JOIN hourly h ON h.device_id = json_extract(j.value, '$[0]')
+                AND h.hour_ts = json_extract(j.value, '$[1]')""",
+        "hour_totals_over_limit": """
+            SELECT h.device_id, h.hour_ts, h.total_mwh FROM json_each(?) AS j
+            JOIN hourly h ON h.device_id = json_extract(j.value, '$[0]')
+                AND h.hour_ts = json_extract(j.value, '$[1]')
+            JOIN devices d ON d.id = h.device_id
+            WHERE h.total_mwh > d.max_hourly_wh * 1000""",
+    },
+}
+
+
+def _json_rows(rows: Sequence[tuple[int, ...]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
+
+
+async def _run(conn: AsyncConnection, name: str, rows: Sequence[tuple[int, ...]]) -> Any:
+    return await conn.exec_driver_sql(_STATEMENTS[conn.dialect.name][name], (_json_rows(rows),))
+
+
+async def _run_chunked(conn: AsyncConnection, name: str, rows: Sequence[tuple[int, ...]]) -> None:
+    for chunk in _chunks(rows, JSON_CHUNK):
+        await _run(conn, name, chunk)
+
+
+async def insert(conn: AsyncConnection, rows: Sequence[tuple[int, int, int, int]]) -> None:
+    """Insert new readings: (device_id, ts, value_mwh, consumption_mwh) tuples."""
+    try:
+        await _run_chunked(conn, "insert_readings", rows)
+    except IntegrityError:
+        # Another writer stored one of these keys (or deleted the device) meanwhile.
+        raise Contention("a concurrent write touched the same readings") from None
 
 
 async def set_consumption(conn: AsyncConnection, updates: list[dict[str, int]]) -> None:
@@ -121,52 +195,42 @@ async def set_consumption(conn: AsyncConnection, updates: list[dict[str, int]]) 
         await conn.execute(stmt, updates)
 
 
-def _upsert(conn: AsyncConnection) -> Any:
-    if conn.dialect.name == "mysql":
-        stmt = mysql.insert(hourly)
-        return stmt.on_duplicate_key_update(
-            total_mwh=hourly.c.total_mwh + stmt.inserted.total_mwh,
-            readings=hourly.c.readings + stmt.inserted.readings,
-        )
-    stmt = sqlite.insert(hourly)
-    return stmt.on_conflict_do_update(
-        index_elements=[hourly.c.device_id, hourly.c.hour_ts],
-        set_={
-            "total_mwh": hourly.c.total_mwh + stmt.excluded.total_mwh,
-            "readings": hourly.c.readings + stmt.excluded.readings,
-        },
-    )
-
-
 async def add_to_hours(
     conn: AsyncConnection, deltas: dict[tuple[int, int], tuple[int, int]]
-) -> dict[tuple[int, int], int]:
-    """Add (mWh, reading count) to each device-hour, then return the new totals.
+) -> None:
+    """Add (mWh, reading count) to each device-hour.
 
-    The upsert is atomic per row and its row lock is held until commit, so the totals read
-    back are this transaction's own: the change from before to after is exact.
+    The upsert is atomic per row and its row lock is held until commit, so totals read back
+    in the same transaction are this transaction's own: the change from before to after is
+    exact.
     """
-    if not deltas:
-        return {}
     keys = sorted(deltas)  # one lock order for every writer, so fewer deadlocks
-    rows = [
-        {
-            "device_id": d,
-            "hour_ts": h,
-            "total_mwh": deltas[(d, h)][0],
-            "readings": deltas[(d, h)][1],
-        }
-        for d, h in keys
-    ]
-    await conn.execute(_upsert(conn), rows)
+    await _run_chunked(conn, "add_to_hours", [(d, h, *deltas[(d, h)]) for d, h in keys])
+
+
+async def _hour_totals(
+    conn: AsyncConnection, keys: Iterable[tuple[int, int]], name: str
+) -> dict[tuple[int, int], int]:
     totals: dict[tuple[int, int], int] = {}
-    for chunk in _chunks(keys):
-        query = sa.select(hourly.c.device_id, hourly.c.hour_ts, hourly.c.total_mwh).where(
-            sa.tuple_(hourly.c.device_id, hourly.c.hour_ts).in_(chunk)
-        )
-        for row in await conn.execute(query):
-            totals[(row.device_id, row.hour_ts)] = int(row.total_mwh)
+    for chunk in _chunks(sorted(keys), JSON_CHUNK):
+        for device_id, hour_ts, total in await _run(conn, name, chunk):
+            totals[(device_id, hour_ts)] = int(total)
     return totals
+
+
+async def hour_totals(
+    conn: AsyncConnection, keys: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """The stored total (mWh) of each device-hour."""
+    return await _hour_totals(conn, keys, "hour_totals")
+
+
+async def hour_totals_over_limit(
+    conn: AsyncConnection, keys: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """The totals of those device-hours that are above their device's hourly maximum: the
+    only ones an alert can be about, usually none, so the usual batch reads back no rows."""
+    return await _hour_totals(conn, keys, "hour_totals_over_limit")
 
 
 async def hour_series(conn: AsyncConnection, device_id: int, hour_ts: int) -> list[tuple[int, int]]:

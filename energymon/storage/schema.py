@@ -55,6 +55,17 @@ devices = sa.Table(
     **MYSQL_TABLE,
 )
 
+# One row (id 1) whose epoch moves on with every change to devices that the ingest path
+# caches (limit, kind, owner, description; deletions): each ingest batch reads it to know
+# whether its process's cached meters are still current.
+device_epoch = sa.Table(
+    "device_epoch",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    **MYSQL_TABLE,
+)
+
 # ---- readings ------------------------------------------------------------------------------
 # Energy is kept as integer milli-watt-hours (1 mWh = 0.000001 kWh), so sums are exact on
 # both engines; timestamps as integer Unix seconds, so hours are plain arithmetic.

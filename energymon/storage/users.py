@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import Conflict
 from energymon.models import Role, User
+from energymon.storage import devices as devices_store
 from energymon.storage.common import aware, count, like_pattern, utcnow
 from energymon.storage.schema import users
 
@@ -110,6 +111,9 @@ async def update(conn: AsyncConnection, user_id: int, changes: dict[str, Any]) -
 
 async def delete(conn: AsyncConnection, user_id: int) -> bool:
     result = await conn.execute(users.delete().where(users.c.id == user_id))
+    if result.rowcount:
+        # Their devices became orphans (ON DELETE SET NULL): owners cached for ingest changed.
+        await devices_store.bump_epoch(conn)
     return result.rowcount > 0
 
 
