@@ -283,6 +283,7 @@ async def _scenarios(args: argparse.Namespace, db_url: str, ids: list[int]) -> d
         "machine": {"cores": os.cpu_count(), "db": args.db, "driver": args.driver},
         "devices": args.devices,
         "steady_state_seconds": args.seconds,
+        "rounds": args.rounds,
     }
     chosen = [scenarios[name] for name in wanted]
     if args.loaded and args.db == "mysql":
@@ -295,13 +296,18 @@ async def _scenarios(args: argparse.Namespace, db_url: str, ids: list[int]) -> d
             runs[name].append(result)
     for name, measured in runs.items():
         results[name] = _median(measured)
-    if args.rounds > 1 and "energymon" in runs and "ceiling" in runs:
-        # Side by side within each round, so a slow spell of the machine hits both.
-        results["energymon_vs_ceiling_per_round"] = [
-            round(e["readings_per_s"] / c["readings_per_s"], 3)
-            for e, c in zip(runs["energymon"], runs["ceiling"], strict=True)
-        ]
-    results["ratios"] = _ratios(results)
+    # Ratios are taken within each round, so a slow spell of the machine hits both sides;
+    # with several rounds, the median of them.
+    per_round = [
+        _ratios({name: measured[r] for name, measured in runs.items()}) for r in range(args.rounds)
+    ]
+    ratios = {}
+    for key in per_round[0]:
+        each = sorted(p[key] for p in per_round)
+        ratios[key] = each[(len(each) - 1) // 2]
+        if args.rounds > 1:
+            ratios[f"{key}_each_round"] = [p[key] for p in per_round]
+    results["ratios"] = ratios
     return results
 
 

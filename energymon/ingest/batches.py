@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from energymon.errors import Unavailable
-from energymon.services.ingest import CONFLICT, REJECTED, IngestService
+from energymon.services.ingest import CONFLICT, REJECTED, IngestService, Outcome
 from energymon.services.readings import Reading, Rejected, mwh_to_kwh, parse_message
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
+# Readings per ingest transaction, about (whole messages: one may take a slice past it).
+MAX_READINGS = 10_000
 T = TypeVar("T")
 
 
@@ -101,36 +103,46 @@ async def process(
 ) -> list[DeadLetter]:
     """Store every good reading of the batch; return what must go to the dead-letter queue.
 
-    A database outage is waited out here, with backoff, while the messages stay unacknowledged,
-    so good readings are never dead-lettered and redelivery counts do not grow.
+    Messages are stored in slices of about `MAX_READINGS` readings (a message is never
+    split), one transaction each: gateways sending large arrays keep memory and transactions
+    bounded. A database outage is waited out here, with backoff, while the messages stay
+    unacknowledged, so good readings are never dead-lettered and redelivery counts do not grow.
     """
     now = time.time()
+    bad: dict[int, tuple[list[Reading | Rejected], list[str]]] = {}
     owners: list[int] = []
     items: list[Reading | Rejected] = []
+    last = len(bodies) - 1
     for index, body in enumerate(bodies):
         for item in parse_message(body, now):
             owners.append(index)
             items.append(item)
-    delay = 0.5
-    while True:
-        try:
-            outcomes = await ingest.ingest(items)
-            break
-        except Unavailable as exc:
-            if stopping():
-                raise
-            _LOGGER.warning("ingest paused, retrying in %.1fs: %s", delay, exc.detail)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
-    bad: dict[int, tuple[list[Reading | Rejected], list[str]]] = {}
-    for owner, item, outcome in zip(owners, items, outcomes, strict=True):
-        if outcome.status in (REJECTED, CONFLICT):
-            entry = bad.setdefault(owner, ([], []))
-            entry[0].append(item)
-            entry[1].append(f"{outcome.status}: {outcome.reason}")
+        if len(items) >= MAX_READINGS or index == last:
+            outcomes = await _ingest_waiting_out_outages(ingest, items, stopping)
+            for owner, item, outcome in zip(owners, items, outcomes, strict=True):
+                if outcome.status in (REJECTED, CONFLICT):
+                    entry = bad.setdefault(owner, ([], []))
+                    entry[0].append(item)
+                    entry[1].append(f"{outcome.status}: {outcome.reason}")
+            owners, items = [], []
     letters = []
     for index, (bad_items, reasons) in sorted(bad.items()):
         whole = any(isinstance(i, Rejected) and i.whole_message for i in bad_items)
         body = bodies[index] if whole else _dead_body(bad_items)
         letters.append(DeadLetter(index, body, reasons))
     return letters
+
+
+async def _ingest_waiting_out_outages(
+    ingest: IngestService, items: list[Reading | Rejected], stopping: Callable[[], bool]
+) -> list[Outcome]:
+    delay = 0.5
+    while True:
+        try:
+            return await ingest.ingest(items)
+        except Unavailable as exc:
+            if stopping():
+                raise
+            _LOGGER.warning("ingest paused, retrying in %.1fs: %s", delay, exc.detail)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from energymon import keys
 from energymon.app import create_app
 from energymon.demo import DEMO_USER
@@ -51,3 +53,28 @@ async def test_demo_mode_fills_today_with_simulated_readings(aiohttp_client, tmp
     hours = (await resp.json())["hours"]
     past = [h for h in hours if datetime.fromisoformat(h["start"]).hour < datetime.now(UTC).hour]
     assert all(h["kwh"] is not None and h["kwh"] > 0 for h in past)
+
+
+async def test_a_batch_larger_than_one_transaction_is_stored_whole(
+    client, admin, alice, make_meter
+):
+    """Five gateway messages of 3,000 readings: more than one transaction holds, so the batch
+    is stored in slices; a key the first slice stored comes again in the last, with another
+    value."""
+    meter = await make_meter(alice, max_kwh=1_000_000)
+    start = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
+    messages = [
+        [{"device_id": meter.id, "ts": start + 5 * n, "value": 0.001} for n in range(m, 15_000, 5)]
+        for m in range(5)
+    ]
+    messages[4][-1] = {"device_id": meter.id, "ts": start, "value": 0.002}  # first slice's key
+    bus = client.app[keys.BUS]
+    for readings in messages:
+        bus.publish(json.dumps(readings).encode())
+    await bus.drained()
+    assert [letter.reasons for letter in bus.dead_letters] == [
+        ["conflict: 0.001 kWh is already stored for this time"]
+    ]
+    day = await hourly(client, alice, meter.id, "2026-11-20")
+    assert sum(h["readings"] or 0 for h in day["hours"]) == 14_999
+    assert sum(h["kwh"] or 0 for h in day["hours"]) == pytest.approx(14.999)
