@@ -229,7 +229,37 @@ async def _prepare_db(
         log(f"preloading {args.loaded} readings")
     rows = args.loaded if loaded else 6 * len(ids)
     stored = await _preload(db_url, rows // len(ids), start_ts)
-    return {"readings_already_stored": stored} if loaded else {}
+    if not loaded:
+        return {}
+    return {"readings_already_stored": stored, "settle_s": await _settle_mariadb()}
+
+
+def _pid_of(command: str) -> int | None:
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == command:
+                return int(comm.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+async def _settle_mariadb(idle_share: float = 0.05, limit_s: float = 300) -> float:
+    """Wait until MariaDB is idle again after a bulk load (InnoDB flushes and merges for a
+    while), so the measurement sees a large table rather than the load's aftermath. Returns
+    the seconds waited."""
+    pid = _pid_of("mariadbd")
+    if pid is None:  # not on this machine: nothing to watch
+        return 0.0
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        before = _cpu_seconds(pid)
+        await asyncio.sleep(2)
+        if (_cpu_seconds(pid) - before) / 2 < idle_share:
+            break
+    waited = time.perf_counter() - started
+    log(f"MariaDB settled after {waited:.0f} s")
+    return round(waited, 1)
 
 
 async def _round(
