@@ -261,6 +261,27 @@ async def bob(make_actor) -> Actor:
     return await make_actor(Role.USER, email="bob@example.com")
 
 
+@pytest.fixture
+def servers(tmp_path: Path, db_url: str, rabbit: str, names: Names):
+    """Start real `energymon serve` processes on the test database and RabbitMQ namespace;
+    all stopped after the test."""
+    from tests.processes import ServerProcess, server_env  # it imports this module
+
+    started: list[ServerProcess] = []
+
+    def make() -> ServerProcess:
+        env = server_env(
+            db_url, ENERGYMON_BROKER_URL=rabbit, ENERGYMON_BROKER_NAMESPACE=names.namespace
+        )
+        server = ServerProcess(env, tmp_path / f"server{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
 # ---- reporting -----------------------------------------------------------------------------
 
 _ENGINE_COUNTS: Counter[tuple[str, str]] = Counter()

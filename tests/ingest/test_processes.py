@@ -8,13 +8,11 @@ import random
 from collections import defaultdict
 
 import aio_pika
-import pytest
 import sqlalchemy as sa
 
 from energymon.ingest.amqp import ROUTING_KEY, Names
 from energymon.storage import devices as devices_store
 from energymon.storage.schema import hourly, readings
-from tests.processes import ServerProcess, server_env
 
 DEVICES = 20
 HOUR0 = 1_795_132_800  # 2026-11-19T00:00:00Z
@@ -116,23 +114,6 @@ async def _wait_drained(db, rabbit_url, names, expected_rows: int, timeout: floa
     raise AssertionError(
         f"not drained: {await _stored(db)} rows, depth {await _queue_depth(rabbit_url, names)}"
     )
-
-
-@pytest.fixture
-def servers(tmp_path, db_url, rabbit, names):
-    started: list[ServerProcess] = []
-
-    def make() -> ServerProcess:
-        env = server_env(
-            db_url, ENERGYMON_BROKER_URL=rabbit, ENERGYMON_BROKER_NAMESPACE=names.namespace
-        )
-        server = ServerProcess(env, tmp_path / f"server{len(started)}.log")
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 async def test_a_killed_consumer_loses_nothing_and_counts_nothing_twice(db, servers, rabbit, names):

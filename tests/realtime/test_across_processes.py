@@ -17,7 +17,6 @@ from energymon.app import create_app
 from energymon.events import events_exchange
 from energymon.models import Role
 from tests.conftest import make_config
-from tests.processes import ServerProcess, server_env
 from tests.realtime.conftest import Api, make_device, this_hour
 
 QUIET = 0.8
@@ -110,25 +109,6 @@ async def test_other_programs_can_bind_to_the_events_exchange(pair, admin, alice
     (alert,) = got[f"device.{meter.id}.alert"]
     assert alert["kind"] == "alert_raised" and alert["owner_id"] == alice.id
     assert alert["payload"]["total_kwh"] == pytest.approx(1.2)
-
-
-@pytest.fixture
-def servers(tmp_path, db_url, rabbit, names):
-    started: list[ServerProcess] = []
-
-    def make() -> ServerProcess:
-        env = server_env(
-            db_url,
-            ENERGYMON_BROKER_URL=rabbit,
-            ENERGYMON_BROKER_NAMESPACE=names.namespace,
-        )
-        server = ServerProcess(env, tmp_path / f"server{len(started)}.log")
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 async def test_two_serve_processes_a_client_of_a_hears_what_b_consumed(
