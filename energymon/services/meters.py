@@ -35,21 +35,17 @@ class MeterCache:
         epoch = await devices_store.epoch(conn)
         if epoch is None:  # no epoch row: nothing can be trusted, read everything
             return await readings_store.meters(conn, wanted)
-        if self._epoch is None or epoch > self._epoch:
+        if epoch != self._epoch:  # devices changed (or the database was replaced)
             self._epoch, self._meters = epoch, {}
-        if epoch != self._epoch:
-            # Another batch already moved the cache to a newer epoch: this batch's snapshot
-            # is older, so it reads its own meters and leaves the cache alone.
-            return await readings_store.meters(conn, wanted)
         cached = self._meters
         meters = {i: cached[i] for i in wanted if i in cached}
         missing = wanted - meters.keys()
         if missing:
             found = await readings_store.meters(conn, missing)
             meters.update(found)
-            # The epoch may have moved on while this batch waited for the rows.
-            if epoch == self._epoch:
-                if len(cached) + len(found) > MAX_CACHED:
-                    cached.clear()
-                cached.update(found)
+            # Rows read at this epoch go into this epoch's cache; if another batch moved the
+            # cache on meanwhile, `cached` is no longer in use and simply dropped.
+            if len(cached) + len(found) > MAX_CACHED:
+                cached.clear()
+            cached.update(found)
         return meters
