@@ -112,8 +112,9 @@ class DeviceService:
             device = await devices_store.update(conn, device_id, changes)
             if "owner_id" in changes:
                 # The assignment period changes with the owner, in the same transaction.
+                # An owner without an open period (it can only have been lost) gets one.
                 owner = changes["owner_id"]
-                if owner != before.owner_id:
+                if owner != before.owner_id or before.owner_since is None:
                     await devices_store.start_period(
                         conn, device_id, owner, include_history=include_history
                     )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.models import owner_visible_from
 from energymon.storage.common import aware, count, utcnow
-from energymon.storage.devices import PERIOD_COLUMNS, with_period
+from energymon.storage.devices import PERIOD_COLUMNS, period, with_period
 from energymon.storage.schema import alerts, device_assignments, devices
 
 
@@ -51,9 +51,7 @@ _FROM = with_period(alerts.join(devices, devices.c.id == alerts.c.device_id))
 
 def _row(row: sa.Row[Any]) -> AlertRow:
     owner = row.owner_id
-    if owner is not None and row.hour_ts < owner_visible_from(
-        row.started_ts, bool(row.include_history)
-    ):
+    if owner is not None and row.hour_ts < owner_visible_from(*period(row)):
         owner = None
     return AlertRow(
         id=row.id,
@@ -142,6 +140,7 @@ async def page(
     if owner_id is not None:
         query = query.where(
             devices.c.owner_id == owner_id,
+            device_assignments.c.user_id == owner_id,
             sa.or_(
                 device_assignments.c.include_history == sa.true(),
                 alerts.c.hour_ts >= device_assignments.c.started_ts,

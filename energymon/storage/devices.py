@@ -18,20 +18,37 @@ from energymon.storage.schema import device_assignments, device_epoch, devices
 
 
 def with_period(joined: sa.FromClause) -> sa.Join:
-    """`joined` (devices, or a join holding it) with the current owner's open assignment
-    period: its columns are NULL for an orphan."""
+    """`joined` (devices, or a join holding it) with the device's open assignment period:
+    its columns are NULL for an orphan.
+
+    The join names only the device: a condition on user_id would let a planner look the
+    period up through the user_id index (the user FK needs it), which for a user with many
+    devices makes every lookup a scan of theirs. `period` checks the user instead.
+    """
     return joined.outerjoin(
         device_assignments,
         sa.and_(
             device_assignments.c.device_id == devices.c.id,
-            device_assignments.c.user_id == devices.c.owner_id,
             device_assignments.c.ended_ts.is_(None),
         ),
     )
 
 
 WITH_PERIOD = with_period(devices)
-PERIOD_COLUMNS = (device_assignments.c.started_ts, device_assignments.c.include_history)
+PERIOD_COLUMNS = (
+    device_assignments.c.user_id.label("period_user_id"),
+    device_assignments.c.started_ts,
+    device_assignments.c.include_history,
+)
+
+
+def period(row: sa.Row[Any]) -> tuple[int | None, bool]:
+    """(started_ts, include_history) of the owner's open period in a row selected with
+    PERIOD_COLUMNS and devices.owner_id; (None, False) when the owner has none."""
+    if row.owner_id is None or row.period_user_id != row.owner_id:
+        return None, False
+    return int(row.started_ts), bool(row.include_history)
+
 
 _COLUMNS = (
     devices.c.id,
@@ -46,6 +63,7 @@ _COLUMNS = (
 
 
 def _device(row: sa.Row[Any]) -> Device:
+    started, include_history = period(row)
     return Device(
         id=row.id,
         description=row.description,
@@ -54,8 +72,8 @@ def _device(row: sa.Row[Any]) -> Device:
         owner_id=row.owner_id,
         created_at=aware(row.created_at),
         meter_kind=row.meter_kind,
-        owner_since=_since(row.started_ts),
-        include_history=bool(row.include_history),
+        owner_since=_since(started),
+        include_history=include_history,
     )
 
 
@@ -160,11 +178,7 @@ async def start_period(
     moment. Called in the transaction that changes the owner, after the devices row (whose
     lock orders concurrent changes)."""
     moment = assignment_moment()
-    await conn.execute(
-        device_assignments.update()
-        .where(device_assignments.c.device_id == device_id, device_assignments.c.ended_ts.is_(None))
-        .values(ended_ts=moment)
-    )
+    await conn.execute(_open_period(device_id).values(ended_ts=moment))
     if owner_id is not None:
         await conn.execute(
             device_assignments.insert().values(
@@ -179,12 +193,14 @@ async def start_period(
 
 async def set_history(conn: AsyncConnection, device_id: int, include_history: bool) -> None:
     """Widen or narrow what the current owner sees, keeping when their period began."""
-    await conn.execute(
-        device_assignments.update()
-        .where(device_assignments.c.device_id == device_id, device_assignments.c.ended_ts.is_(None))
-        .values(include_history=include_history)
-    )
+    await conn.execute(_open_period(device_id).values(include_history=include_history))
     await bump_epoch(conn)
+
+
+def _open_period(device_id: int) -> sa.Update:
+    return device_assignments.update().where(
+        device_assignments.c.device_id == device_id, device_assignments.c.ended_ts.is_(None)
+    )
 
 
 async def delete(conn: AsyncConnection, device_id: int) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import Contention
 from energymon.models import owner_visible_from
-from energymon.storage.devices import PERIOD_COLUMNS, WITH_PERIOD
+from energymon.storage.devices import PERIOD_COLUMNS, WITH_PERIOD, period
 from energymon.storage.schema import devices, hourly, readings
 
 # Row-value IN lists longer than this are split, to stay well inside driver limits.
@@ -74,7 +74,7 @@ async def meters(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Meter]:
                 int(row.max_hourly_wh),
                 row.owner_id,
                 row.description,
-                owner_visible_from(row.started_ts, bool(row.include_history)),
+                owner_visible_from(*period(row)),
             )
     return found
 

@@ -16,11 +16,12 @@ from energymon.events import (
     EventHub,
     rfc3339,
 )
-from energymon.models import Principal, Role
+from energymon.models import NOTHING_VISIBLE, Principal, Role
 from energymon.services.alerts import AlertService
 from energymon.services.devices import DeviceService
 from energymon.services.ingest import IngestService
 from energymon.services.readings import Reading
+from energymon.storage.schema import device_assignments
 
 HOUR = 3600
 
@@ -73,3 +74,17 @@ async def test_the_owner_gets_the_alerts_and_events_of_hours_within_the_period(
         rfc3339(h): (bob.id if h >= start else None) for h in totals
     }
     assert audience(ALERT_RAISED) == {rfc3339(h): (bob.id if h >= start else None) for h in over}
+
+
+async def test_an_owner_without_a_period_sees_nothing_until_assigned_again(db, admin, alice):
+    devices = DeviceService(db, EventHub())
+    boss = principal(admin)
+    made = await devices.create(
+        boss, description="Meter", address="", max_hourly_wh=1000, owner_id=alice.id
+    )
+    async with db.write() as conn:  # a period lost (say, rows restored without it)
+        await conn.execute(device_assignments.delete())
+    lost = await devices.get(principal(alice), made.id)
+    assert (lost.owner_since, lost.visible_from) == (None, NOTHING_VISIBLE)
+    again = await devices.assign(boss, made.id, alice.id, include_history=True)
+    assert again.owner_since is not None and again.visible_from == 0
