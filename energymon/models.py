@@ -38,6 +38,27 @@ class Device:
     owner_id: int | None
     created_at: datetime
     meter_kind: str = "interval"
+    # When the current owner's assignment began, and whether it shows what came before.
+    owner_since: datetime | None = None
+    include_history: bool = False
+
+    @property
+    def visible_from(self) -> int:
+        """The first second (Unix) of data the owner may see; 0 means all of it."""
+        return owner_visible_from(
+            int(self.owner_since.timestamp()) if self.owner_since else None, self.include_history
+        )
+
+
+# An owner without an assignment period sees nothing: no row would say since when.
+NOTHING_VISIBLE = 2**62
+
+
+def owner_visible_from(started_ts: int | None, include_history: bool) -> int:
+    """The first second (Unix) of a device's data its owner may see; 0 means all of it."""
+    if include_history:
+        return 0
+    return NOTHING_VISIBLE if started_ts is None else started_ts
 
 
 @dataclass(frozen=True, slots=True)

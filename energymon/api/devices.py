@@ -120,9 +120,13 @@ async def delete_device(call: Call) -> Reply:
     response=DeviceOut,
 )
 async def assign_device(call: Call) -> DeviceOut:
-    """Make `user_id` the device's owner (replacing any previous owner)."""
+    """Make `user_id` the device's owner (replacing any previous owner). The owner sees the
+    device's readings, totals and alerts from this moment on, or all of them with
+    `include_history`; the previous owner no longer sees any."""
     b: AssignIn = call.body
-    device = await call.app[keys.DEVICES].assign(call.me, call.path["device_id"], b.user_id)
+    device = await call.app[keys.DEVICES].assign(
+        call.me, call.path["device_id"], b.user_id, include_history=b.include_history
+    )
     return DeviceOut.of(device)
 
 

@@ -185,6 +185,11 @@ class DeviceUpdate(Body):
 
 class AssignIn(Body):
     user_id: Id
+    include_history: bool = Field(
+        False,
+        description="Let the owner see the device's data from before this assignment too "
+        "(by default they see it from the moment of assignment).",
+    )
 
 
 class PageQuery(Query):
@@ -236,6 +241,12 @@ class DeviceOut(Out):
     max_hourly_kwh: float
     meter_kind: MeterKind
     owner_id: int | None
+    owner_since: datetime | None = Field(
+        description="When the current owner's assignment began (null for an orphan)."
+    )
+    include_history: bool = Field(
+        description="Whether the owner also sees the data from before `owner_since`."
+    )
     created_at: datetime
 
     @classmethod
@@ -247,6 +258,8 @@ class DeviceOut(Out):
             max_hourly_kwh=device.max_hourly_wh / 1000,
             meter_kind=device.meter_kind,  # type: ignore[arg-type]
             owner_id=device.owner_id,
+            owner_since=device.owner_since,
+            include_history=device.include_history,
             created_at=device.created_at,
         )
 

@@ -50,7 +50,8 @@ class AlertPage:
 
 
 class AlertService:
-    """Users see and acknowledge alerts of the devices they own; admins see all."""
+    """Users see and acknowledge alerts of the devices they own, for the hours that start
+    within their assignment period; admins see all."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -1,5 +1,8 @@
 """Consumption out: hourly per local day, daily over a range, raw readings.
 
+A user sees a device's data from the start of their assignment period (services/devices.py
+`visible_from`): the hour that period starts in holds only the readings from then on.
+
 Hours are the stored UTC clock hours. A local day holds the hours that start inside it:
 23 or 25 on daylight-saving change days; in zones whose offset is not whole hours (such as
 Asia/Kolkata), the hours start at half past in local time.
@@ -12,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from energymon.models import Device, Principal
-from energymon.services.devices import DeviceService
+from energymon.services.devices import DeviceService, visible_from
 from energymon.storage import Database
 from energymon.storage import readings as readings_store
 from energymon.storage.readings import StoredReading
@@ -60,8 +63,9 @@ class ConsumptionService:
     ) -> tuple[Device, list[Hour]]:
         device = await self._devices.get(principal, device_id)
         start, end = day_bounds(day, tz)
+        since = visible_from(principal, device)
         async with self._db.read() as conn:
-            rows = await readings_store.hours(conn, device_id, start, end)
+            rows = await readings_store.hours(conn, device_id, start, end, since)
         hours = [
             Hour(
                 datetime.fromtimestamp(h, UTC).astimezone(tz),
@@ -78,8 +82,9 @@ class ConsumptionService:
         device = await self._devices.get(principal, device_id)
         start, _ = day_bounds(first, tz)
         _, end = day_bounds(last, tz)
+        since = visible_from(principal, device)
         async with self._db.read() as conn:
-            rows = await readings_store.hours(conn, device_id, start, end)
+            rows = await readings_store.hours(conn, device_id, start, end, since)
         days = []
         current = first
         while current <= last:
@@ -100,6 +105,7 @@ class ConsumptionService:
         limit: int,
     ) -> tuple[Device, list[StoredReading]]:
         device = await self._devices.get(principal, device_id)
+        start = max(start, visible_from(principal, device))
         async with self._db.read() as conn:
             rows = await readings_store.page(
                 conn, device_id, start, end, after_ts=after_ts, limit=limit

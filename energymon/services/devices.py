@@ -78,12 +78,17 @@ class DeviceService:
         changes = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
         return await self._change(device_id, changes)
 
-    async def assign(self, principal: Principal, device_id: int, user_id: int) -> Device:
+    async def assign(
+        self, principal: Principal, device_id: int, user_id: int, *, include_history: bool = False
+    ) -> Device:
+        """Give the device to `user_id`, who sees its data from now on (with
+        `include_history`, all of it). Assigning it to its owner again keeps when their
+        period began and sets only `include_history`."""
         require_admin(principal)
         async with self._db.read() as conn:
             if await users_store.get(conn, user_id) is None:
                 raise NotFound(f"user {user_id} not found")
-        return await self._change(device_id, {"owner_id": user_id})
+        return await self._change(device_id, {"owner_id": user_id}, include_history)
 
     async def unassign(self, principal: Principal, device_id: int) -> Device:
         require_admin(principal)
@@ -97,12 +102,25 @@ class DeviceService:
                 raise _not_found(device_id)
         self._announce_owner(before, None)
 
-    async def _change(self, device_id: int, changes: dict[str, Any]) -> Device:
+    async def _change(
+        self, device_id: int, changes: dict[str, Any], include_history: bool = False
+    ) -> Device:
         async with self._db.write() as conn:
             before = await devices_store.get(conn, device_id)
             if before is None:
                 raise _not_found(device_id)
             device = await devices_store.update(conn, device_id, changes)
+            if "owner_id" in changes:
+                # The assignment period changes with the owner, in the same transaction.
+                # An owner without an open period (it can only have been lost) gets one.
+                owner = changes["owner_id"]
+                if owner != before.owner_id or before.owner_since is None:
+                    await devices_store.start_period(
+                        conn, device_id, owner, include_history=include_history
+                    )
+                elif owner is not None:
+                    await devices_store.set_history(conn, device_id, include_history)
+                device = await devices_store.get(conn, device_id)
         assert device is not None
         self._announce_owner(before, device)
         return device
@@ -145,5 +163,14 @@ def device_payload(device: Device) -> dict[str, Any]:
         "max_hourly_kwh": device.max_hourly_wh / 1000,
         "meter_kind": device.meter_kind,
         "owner_id": device.owner_id,
+        "owner_since": rfc3339(device.owner_since.timestamp()) if device.owner_since else None,
+        "include_history": device.include_history,
         "created_at": rfc3339(device.created_at.timestamp()),
     }
+
+
+def visible_from(principal: Principal, device: Device) -> int:
+    """The first second (Unix) of the device's data the caller may see: 0 for all of it.
+    Admins see everything; the owner sees their assignment period (services reach a device
+    through `DeviceService.get`, so nobody else gets this far)."""
+    return 0 if principal.is_admin else device.visible_from

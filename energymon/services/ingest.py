@@ -353,7 +353,7 @@ class IngestService:
                         "consumption_kwh": mwh_to_kwh(consumption),
                     },
                     device_id=meter.id,
-                    owner_id=meter.owner_id,
+                    owner_id=meter.audience(ts),
                 )
             )
         for (device_id, hour), total in (
@@ -371,7 +371,7 @@ class IngestService:
                         "over_limit": rules.over_hourly_limit(total, meter.max_hourly_wh),
                     },
                     device_id=device_id,
-                    owner_id=meter.owner_id,
+                    owner_id=meter.audience(hour),
                 )
             )
         for kind, alerts in ((ALERT_RAISED, batch.alerts), (ALERT_WITHDRAWN, batch.withdrawn)):

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from energymon.models import owner_visible_from
 from energymon.storage.common import aware, count, utcnow
-from energymon.storage.schema import alerts, devices
+from energymon.storage.devices import PERIOD_COLUMNS, period, with_period
+from energymon.storage.schema import alerts, device_assignments, devices
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class AlertRow:
     late: bool
     created_at: datetime
     acknowledged_at: datetime | None
+    # The device's owner when the alert's hour starts within their assignment period; None
+    # otherwise (only admins see it then).
     owner_id: int | None = None
 
 
@@ -39,10 +43,16 @@ _COLUMNS = (
     alerts.c.created_at,
     alerts.c.acknowledged_at,
     devices.c.owner_id,
+    *PERIOD_COLUMNS,
 )
+# Alerts with their device and its current owner's assignment period.
+_FROM = with_period(alerts.join(devices, devices.c.id == alerts.c.device_id))
 
 
 def _row(row: sa.Row[Any]) -> AlertRow:
+    owner = row.owner_id
+    if owner is not None and row.hour_ts < owner_visible_from(*period(row)):
+        owner = None
     return AlertRow(
         id=row.id,
         device_id=row.device_id,
@@ -53,7 +63,7 @@ def _row(row: sa.Row[Any]) -> AlertRow:
         late=bool(row.late),
         created_at=aware(row.created_at),
         acknowledged_at=aware(row.acknowledged_at) if row.acknowledged_at else None,
-        owner_id=row.owner_id,
+        owner_id=owner,
     )
 
 
@@ -89,7 +99,7 @@ async def raise_once(
         return None
     query = (
         sa.select(*_COLUMNS)
-        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
+        .select_from(_FROM)
         .where(alerts.c.device_id == device_id, alerts.c.hour_ts == hour_ts, alerts.c.kind == kind)
     )
     return _row((await conn.execute(query)).one())
@@ -101,7 +111,7 @@ async def withdraw(
     """Remove a device-hour's alert of this kind; returns what was removed."""
     query = (
         sa.select(*_COLUMNS)
-        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
+        .select_from(_FROM)
         .where(alerts.c.device_id == device_id, alerts.c.hour_ts == hour_ts, alerts.c.kind == kind)
     )
     row = (await conn.execute(query)).first()
@@ -120,14 +130,22 @@ async def page(
     limit: int,
     offset: int,
 ) -> tuple[list[AlertRow], int]:
-    """Newest first; `owner_id` limits to the devices a user owns now."""
+    """Newest first; `owner_id` limits to the devices a user owns now, and to the hours
+    that start within their assignment period (unless it includes the history)."""
     query = (
         sa.select(*_COLUMNS)
-        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
+        .select_from(_FROM)
         .order_by(alerts.c.hour_ts.desc(), alerts.c.id.desc())
     )
     if owner_id is not None:
-        query = query.where(devices.c.owner_id == owner_id)
+        query = query.where(
+            devices.c.owner_id == owner_id,
+            device_assignments.c.user_id == owner_id,
+            sa.or_(
+                device_assignments.c.include_history == sa.true(),
+                alerts.c.hour_ts >= device_assignments.c.started_ts,
+            ),
+        )
     if device_id is not None:
         query = query.where(alerts.c.device_id == device_id)
     if unacknowledged:
@@ -138,11 +156,7 @@ async def page(
 
 
 async def get(conn: AsyncConnection, alert_id: int) -> AlertRow | None:
-    query = (
-        sa.select(*_COLUMNS)
-        .select_from(alerts.join(devices, devices.c.id == alerts.c.device_id))
-        .where(alerts.c.id == alert_id)
-    )
+    query = sa.select(*_COLUMNS).select_from(_FROM).where(alerts.c.id == alert_id)
     row = (await conn.execute(query)).first()
     return _row(row) if row else None
 

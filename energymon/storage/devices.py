@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +14,41 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from energymon.errors import NotFound
 from energymon.models import Device
 from energymon.storage.common import aware, count, utcnow
-from energymon.storage.schema import device_epoch, devices
+from energymon.storage.schema import device_assignments, device_epoch, devices
+
+
+def with_period(joined: sa.FromClause) -> sa.Join:
+    """`joined` (devices, or a join holding it) with the device's open assignment period:
+    its columns are NULL for an orphan.
+
+    The join names only the device: a condition on user_id would let a planner look the
+    period up through the user_id index (the user FK needs it), which for a user with many
+    devices makes every lookup a scan of theirs. `period` checks the user instead.
+    """
+    return joined.outerjoin(
+        device_assignments,
+        sa.and_(
+            device_assignments.c.device_id == devices.c.id,
+            device_assignments.c.ended_ts.is_(None),
+        ),
+    )
+
+
+WITH_PERIOD = with_period(devices)
+PERIOD_COLUMNS = (
+    device_assignments.c.user_id.label("period_user_id"),
+    device_assignments.c.started_ts,
+    device_assignments.c.include_history,
+)
+
+
+def period(row: sa.Row[Any]) -> tuple[int | None, bool]:
+    """(started_ts, include_history) of the owner's open period in a row selected with
+    PERIOD_COLUMNS and devices.owner_id; (None, False) when the owner has none."""
+    if row.owner_id is None or row.period_user_id != row.owner_id:
+        return None, False
+    return int(row.started_ts), bool(row.include_history)
+
 
 _COLUMNS = (
     devices.c.id,
@@ -21,10 +58,12 @@ _COLUMNS = (
     devices.c.owner_id,
     devices.c.created_at,
     devices.c.meter_kind,
+    *PERIOD_COLUMNS,
 )
 
 
 def _device(row: sa.Row[Any]) -> Device:
+    started, include_history = period(row)
     return Device(
         id=row.id,
         description=row.description,
@@ -33,7 +72,19 @@ def _device(row: sa.Row[Any]) -> Device:
         owner_id=row.owner_id,
         created_at=aware(row.created_at),
         meter_kind=row.meter_kind,
+        owner_since=_since(started),
+        include_history=include_history,
     )
+
+
+def _since(started_ts: int | None) -> datetime | None:
+    return None if started_ts is None else datetime.fromtimestamp(started_ts, UTC)
+
+
+def assignment_moment() -> int:
+    """Now, as the first whole second of a new owner's period: a reading stamped within the
+    current second happened before the change."""
+    return math.ceil(time.time())
 
 
 def _missing_owner(owner_id: int | None) -> NotFound:
@@ -63,19 +114,27 @@ async def insert(
         result = await conn.execute(devices.insert().values(**values))
     except IntegrityError:
         raise _missing_owner(owner_id) from None
+    device_id = result.inserted_primary_key[0]
+    started = None
+    if owner_id is not None:
+        # A new device has no one else's past: its first owner sees whatever it sends.
+        started = await start_period(conn, device_id, owner_id, include_history=True)
     return Device(
-        id=result.inserted_primary_key[0],
+        id=device_id,
         description=description,
         address=address,
         max_hourly_wh=max_hourly_wh,
         owner_id=owner_id,
         created_at=aware(now),
         meter_kind=meter_kind,
+        owner_since=_since(started),
+        include_history=owner_id is not None,
     )
 
 
 async def get(conn: AsyncConnection, device_id: int) -> Device | None:
-    row = (await conn.execute(sa.select(*_COLUMNS).where(devices.c.id == device_id))).first()
+    query = sa.select(*_COLUMNS).select_from(WITH_PERIOD).where(devices.c.id == device_id)
+    row = (await conn.execute(query)).first()
     return _device(row) if row else None
 
 
@@ -88,7 +147,7 @@ async def page(
     offset: int,
 ) -> tuple[list[Device], int]:
     """Devices ordered by id: all, one owner's, or the orphans."""
-    query = sa.select(*_COLUMNS).order_by(devices.c.id)
+    query = sa.select(*_COLUMNS).select_from(WITH_PERIOD).order_by(devices.c.id)
     if orphans:
         query = query.where(devices.c.owner_id.is_(None))
     if owner_id is not None:
@@ -110,6 +169,38 @@ async def update(conn: AsyncConnection, device_id: int, changes: dict[str, Any])
     if result.rowcount:
         await bump_epoch(conn)
     return await get(conn, device_id)
+
+
+async def start_period(
+    conn: AsyncConnection, device_id: int, owner_id: int | None, *, include_history: bool
+) -> int:
+    """End the device's open assignment period and, for an owner, open theirs; returns the
+    moment. Called in the transaction that changes the owner, after the devices row (whose
+    lock orders concurrent changes)."""
+    moment = assignment_moment()
+    await conn.execute(_open_period(device_id).values(ended_ts=moment))
+    if owner_id is not None:
+        await conn.execute(
+            device_assignments.insert().values(
+                device_id=device_id,
+                user_id=owner_id,
+                started_ts=moment,
+                include_history=include_history,
+            )
+        )
+    return moment
+
+
+async def set_history(conn: AsyncConnection, device_id: int, include_history: bool) -> None:
+    """Widen or narrow what the current owner sees, keeping when their period began."""
+    await conn.execute(_open_period(device_id).values(include_history=include_history))
+    await bump_epoch(conn)
+
+
+def _open_period(device_id: int) -> sa.Update:
+    return device_assignments.update().where(
+        device_assignments.c.device_id == device_id, device_assignments.c.ended_ts.is_(None)
+    )
 
 
 async def delete(conn: AsyncConnection, device_id: int) -> bool:

@@ -12,6 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import Contention
+from energymon.models import owner_visible_from
+from energymon.storage.devices import PERIOD_COLUMNS, WITH_PERIOD, period
 from energymon.storage.schema import devices, hourly, readings
 
 # Row-value IN lists longer than this are split, to stay well inside driver limits.
@@ -29,6 +31,13 @@ class Meter:
     max_hourly_wh: int
     owner_id: int | None
     description: str = ""
+    # The owner hears of readings and hours from this second on (0: all); see models.Device.
+    visible_from: int = 0
+
+    def audience(self, ts: int) -> int | None:
+        """Who besides the admins may hear of data at `ts` (a reading, or an hour's start):
+        the owner when it lies within their assignment period, else nobody."""
+        return self.owner_id if ts >= self.visible_from else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +55,26 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 async def meters(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Meter]:
     found: dict[int, Meter] = {}
     for chunk in _chunks(sorted(set(ids))):
-        query = sa.select(
-            devices.c.id,
-            devices.c.meter_kind,
-            devices.c.max_hourly_wh,
-            devices.c.owner_id,
-            devices.c.description,
-        ).where(devices.c.id.in_(chunk))
+        query = (
+            sa.select(
+                devices.c.id,
+                devices.c.meter_kind,
+                devices.c.max_hourly_wh,
+                devices.c.owner_id,
+                devices.c.description,
+                *PERIOD_COLUMNS,
+            )
+            .select_from(WITH_PERIOD)
+            .where(devices.c.id.in_(chunk))
+        )
         for row in await conn.execute(query):
             found[row.id] = Meter(
-                row.id, row.meter_kind, int(row.max_hourly_wh), row.owner_id, row.description
+                row.id,
+                row.meter_kind,
+                int(row.max_hourly_wh),
+                row.owner_id,
+                row.description,
+                owner_visible_from(*period(row)),
             )
     return found
 
@@ -253,13 +272,32 @@ async def hour_series(conn: AsyncConnection, device_id: int, hour_ts: int) -> li
 
 
 async def hours(
-    conn: AsyncConnection, device_id: int, start_ts: int, end_ts: int
+    conn: AsyncConnection, device_id: int, start_ts: int, end_ts: int, visible_from: int = 0
 ) -> dict[int, tuple[int, int]]:
-    """{hour_ts: (total_mwh, readings)} for hours in [start_ts, end_ts)."""
+    """{hour_ts: (total_mwh, readings)} for hours in [start_ts, end_ts), of the readings
+    from `visible_from` on: the hour it falls inside holds the exact sum of its readings
+    from then on, and earlier hours are left out."""
+    straddled = visible_from - visible_from % 3600
+    first_whole = straddled + 3600 if visible_from % 3600 else visible_from
     query = sa.select(hourly.c.hour_ts, hourly.c.total_mwh, hourly.c.readings).where(
-        hourly.c.device_id == device_id, hourly.c.hour_ts >= start_ts, hourly.c.hour_ts < end_ts
+        hourly.c.device_id == device_id,
+        hourly.c.hour_ts >= max(start_ts, first_whole),
+        hourly.c.hour_ts < end_ts,
     )
-    return {r.hour_ts: (int(r.total_mwh), int(r.readings)) for r in await conn.execute(query)}
+    found = {r.hour_ts: (int(r.total_mwh), int(r.readings)) for r in await conn.execute(query)}
+    if straddled != first_whole and start_ts <= straddled < end_ts:
+        part = (
+            await conn.execute(
+                sa.select(sa.func.sum(readings.c.consumption_mwh), sa.func.count()).where(
+                    readings.c.device_id == device_id,
+                    readings.c.ts >= visible_from,
+                    readings.c.ts < first_whole,
+                )
+            )
+        ).one()
+        if part[1]:
+            found[straddled] = (int(part[0]), int(part[1]))
+    return found
 
 
 async def page(

@@ -55,6 +55,25 @@ devices = sa.Table(
     **MYSQL_TABLE,
 )
 
+# Who owned a device when: one row per assignment, written in the same transaction as the
+# owner change. The open period (ended_ts NULL) of the current owner decides what they see:
+# readings from started_ts on, or everything when include_history. Times are Unix seconds,
+# like readings.ts, so the bound is a plain comparison. A user's or device's periods go with
+# them (CASCADE).
+device_assignments = sa.Table(
+    "device_assignments",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("device_id", ID, sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("started_ts", sa.BigInteger(), nullable=False),
+    sa.Column("ended_ts", sa.BigInteger(), nullable=True),
+    sa.Column("include_history", sa.Boolean(), nullable=False),
+    sa.Index(None, "device_id", "ended_ts"),
+    sa.Index(None, "user_id"),
+    **MYSQL_TABLE,
+)
+
 # One row (id 1) whose epoch moves on with every change to devices that the ingest path
 # caches (limit, kind, owner, description; deletions): each ingest batch reads it to know
 # whether its process's cached meters are still current.

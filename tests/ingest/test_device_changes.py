@@ -48,9 +48,12 @@ async def test_limit_owner_and_deletion_reach_the_other_process(
     assert (alert["limit_kwh"], alert["total_kwh"]) == (2.5, 3.0)
     assert [(e.owner_id, e.payload["hour"]) for e in raised] == [(alice.id, at(5))]
 
-    # A new owner: the next alert is announced to them, not to the previous owner.
+    # A new owner (shown the device's history, since these readings are in the past): the
+    # next alert is announced to them, not to the previous owner.
     resp = await client.put(
-        f"/api/v1/devices/{meter.id}/owner", json={"user_id": bob.id}, headers=admin.headers
+        f"/api/v1/devices/{meter.id}/owner",
+        json={"user_id": bob.id, "include_history": True},
+        headers=admin.headers,
     )
     assert resp.status == 200
     await meter.send({"ts": at(6), "value": 3})

@@ -65,7 +65,9 @@ async def test_an_owner_change_on_one_process_takes_the_old_owner_out_on_another
     meter = await make_device(a, admin, alice, max_kwh=1.0)
     old = await listen(a.url, alice)
     assert await old.call("subscribe_device", {"device_id": meter.id}) == {"ok": True}
-    await b.ok("PUT", f"/api/v1/devices/{meter.id}/owner", admin, {"user_id": bob.id})
+    # With its history: the reading below is stamped before the moment of assignment.
+    body = {"user_id": bob.id, "include_history": True}
+    await b.ok("PUT", f"/api/v1/devices/{meter.id}/owner", admin, body)
     await old.wait_for("device_unassigned")
     new = await listen(a.url, bob)
     assert await new.call("subscribe_device", {"device_id": meter.id}) == {"ok": True}

@@ -188,7 +188,9 @@ async def test_after_unassign_the_old_owner_hears_nothing_of_the_device(
     await served.ok("DELETE", f"/api/v1/devices/{meter.id}/owner", admin)
     assert await old.wait_for("device_unassigned") == {"device_id": meter.id}
     await meter.send([{"device_id": meter.id, "ts": this_hour(2), "value": 0.2}])
-    await served.ok("PUT", f"/api/v1/devices/{meter.id}/owner", admin, {"user_id": bob.id})
+    # With its history: the readings below are stamped before the moment of assignment.
+    body = {"user_id": bob.id, "include_history": True}
+    await served.ok("PUT", f"/api/v1/devices/{meter.id}/owner", admin, body)
     assigned = await new.wait_for("device_assigned")
     assert assigned["device"]["id"] == meter.id and assigned["device"]["owner_id"] == bob.id
     assert await new.call("subscribe_device", {"device_id": meter.id}) == {"ok": True}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 from aiohttp import ClientSession
 from playwright.async_api import expect
 
 from tests.conftest import Actor
 from tests.web.conftest import PHONE, Screens, api, log_in
-from tests.web.helpers import make_device
+from tests.web.helpers import ingest_token, make_device, send_readings
 
 
 async def open_admin(new_page, admin: Actor, tab: str = "users", viewport=None):
@@ -165,3 +166,35 @@ async def test_assigned_device_appears_on_the_open_user_page(
     await api(http, admin, "DELETE", f"/api/v1/devices/{device['id']}/owner")
     await expect(item).to_have_count(0, timeout=2000)
     await expect(user_page).to_have_url(re.compile(r"/app"))
+
+
+async def test_assign_dialog_includes_the_history_only_when_asked(
+    new_page, screens: Screens, http: ClientSession, admin: Actor, alice: Actor
+) -> None:
+    device = await make_device(http, admin, None, "Rented flat meter")
+    before = int(time.time()) - 60
+    token = await ingest_token(http, admin, device["id"])
+    await send_readings(http, token, [{"ts": before, "value": 0.4}])
+    start, end = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before + d)) for d in (-60, 3600))
+    readings = f"/api/v1/devices/{device['id']}/readings?from={start}&to={end}"
+
+    page = await open_admin(new_page, admin, "devices")
+    row = page.locator("#devices-table tbody tr", has_text="Rented flat meter")
+    picker = page.locator("#assign-dialog")
+    history = picker.get_by_label("Include history")
+    for include in (False, True):
+        await row.get_by_role("button", name="Assign").click()
+        await picker.get_by_label("Find a user").fill("alice")
+        await expect(picker.locator("option")).to_have_count(1)
+        await expect(history).not_to_be_checked()  # the default: from now on
+        if include:
+            await history.check()
+            await screens.shot(page, "assign-with-history", full_page=False)
+        await picker.get_by_role("button", name="Assign").click()
+        await expect(picker).to_be_hidden()
+        await expect(row).to_contain_text(f"Alice ({alice.user.email})")
+        seen = await api(http, alice, "GET", readings)
+        assert [r["value_kwh"] for r in seen["items"]] == ([0.4] if include else [])
+        if not include:
+            await row.get_by_role("button", name="Unassign").click()
+            await expect(row).to_contain_text("Orphan")

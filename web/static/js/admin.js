@@ -321,7 +321,10 @@ function assign(d) {
     submit: async (form) => {
       const value = form.elements.namedItem("user_id").value;
       if (!value) throw new ApiError(422, { detail: "Pick a user", errors: [{ field: "user_id", detail: "Pick a user" }] });
-      const device = await api("PUT", `/api/v1/devices/${d.id}/owner`, { user_id: Number(value) });
+      const device = await api("PUT", `/api/v1/devices/${d.id}/owner`, {
+        user_id: Number(value),
+        include_history: form.elements.namedItem("include_history").checked,
+      });
       toast(`${device.description} assigned to ${userLabel(device.owner_id)}`, "success");
       await loadDevices();
     },
