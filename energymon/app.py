@@ -105,7 +105,7 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
             window_seconds=config.auth.login_window_seconds,
         )
         app[keys.HUB] = hub = make_hub(config.broker)
-        app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle)
+        app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle, hub=hub)
         app[keys.USERS] = UserService(db, hasher, hub)
         devices_service = DeviceService(db, hub)
         app[keys.DEVICES] = devices_service
