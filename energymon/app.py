@@ -202,4 +202,6 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_grpc(config))
     if config.demo:
         app.cleanup_ctx.append(demo.context)
+    else:
+        app.cleanup_ctx.append(demo.refuse_published_passwords)
     return app

@@ -35,7 +35,7 @@ from energymon.storage.schema import device_epoch, metadata
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 # The broker of the dev machine and of CI; ENERGYMON_TEST_AMQP_URL points elsewhere.
 AMQP_URL = os.environ.get("ENERGYMON_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-JWT_SECRET = "test-secret-" + "x" * 40
+JWT_SECRET = "test-secret-Qm8vT2kLp9ZxR4wN7cYb1HfJ6sDg3EaU0oVi5XtK"
 PASSWORD = "correct horse battery staple"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
