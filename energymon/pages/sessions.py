@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from energymon import keys
 from energymon.api import session
 from energymon.api.schemas import LoginIn, RegisterIn
-from energymon.errors import Conflict, DomainError, TooManyRequests, Unauthorized
+from energymon.errors import Conflict, DomainError, Invalid, TooManyRequests, Unauthorized
 from energymon.pages.common import current_principal, home_of, render, safe_next
 
 _LOGGER = logging.getLogger(__name__)
@@ -141,6 +141,12 @@ async def register_submit(request: web.Request) -> web.StreamResponse:
     except Conflict:
         errors = {"email": "An account with this email exists already. Log in instead."}
         return _form_page(request, "register.html", context | {"errors": errors}, 409)
+    except Invalid as exc:
+        # A rule the service checks (a common password, the email as password): by its field.
+        errors = {e.field: e.message[:1].upper() + e.message[1:] + "." for e in exc.errors}
+        return _form_page(
+            request, "register.html", context | {"errors": errors or {"form": exc.detail}}, 422
+        )
     except DomainError as exc:
         return _form_page(
             request, "register.html", context | {"errors": {"form": exc.detail}}, exc.status

@@ -207,3 +207,18 @@ async def test_a_user_cannot_change_roles_by_logging_out(client, admin, make_act
     other = await make_actor(Role.ADMIN)
     await ok(await client.post("/api/v1/auth/logout", headers=other.headers), 204)
     await ok(await client.get("/api/v1/users", headers=admin.headers))
+
+
+async def test_the_register_page_shows_a_common_password_next_to_its_field(client):
+    page = await client.get("/register")
+    form = {
+        "email": "new@example.com",
+        "name": "New",
+        "password": "12345678",
+        "csrf": _csrf_of(await page.text()),
+    }
+    resp = await client.post("/register", data=form, allow_redirects=False)
+    assert resp.status == 422
+    html = await resp.text()
+    shown = re.search(r'<small class="field-error" data-for="password">([^<]+)</small>', html)
+    assert shown and "common" in shown.group(1), html

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from grpclib import GRPCError
 from grpclib.client import Channel
+from grpclib.const import Cardinality, Status
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
 from energymon import keys
 from energymon.app import create_app
+from energymon.models import Role
 from tests.conftest import make_config
-from tests.rpc.conftest import auth
+from tests.rpc.conftest import SUBSCRIBE, auth
 
 
 async def test_a_stream_on_one_app_hears_a_post_on_another(
@@ -52,4 +56,36 @@ async def test_a_stream_on_one_app_hears_a_post_on_another(
         assert update.typing.sender_id == alice.id
     finally:
         channel_a.close()
+        channel_b.close()
+
+
+async def test_a_demotion_on_one_app_ends_the_admins_stream_on_another_at_once(
+    aiohttp_client, db_url, rabbit, names, admin, make_actor
+):
+    other = await make_actor(Role.ADMIN)
+    config = make_config(db_url, broker={"url": rabbit, "namespace": names.namespace})
+    first = await aiohttp_client(create_app(config))
+    second = await aiohttp_client(create_app(config))
+    b = second.app[keys.GRPC]
+    channel_b = Channel(b.host, b.port)
+    try:
+        async with channel_b.request(
+            SUBSCRIBE,
+            Cardinality.UNARY_STREAM,
+            pb.SubscribeRequest,
+            pb.Update,
+            metadata=auth(other),
+        ) as stream:
+            await stream.send_message(pb.SubscribeRequest(), end=True)
+            await asyncio.wait_for(stream.recv_initial_metadata(), 5)
+            resp = await first.patch(
+                f"/api/v1/users/{other.id}", json={"role": "user"}, headers=admin.headers
+            )
+            assert resp.status == 200
+            # Well within the 60 s re-check: the event ended it.
+            assert await asyncio.wait_for(stream.recv_message(), 5) is None
+            with pytest.raises(GRPCError) as err:
+                await stream.recv_trailing_metadata()
+            assert err.value.status in {Status.UNAUTHENTICATED, Status.PERMISSION_DENIED}
+    finally:
         channel_b.close()
