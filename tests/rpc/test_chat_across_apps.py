@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-from grpclib import GRPCError
 from grpclib.client import Channel
-from grpclib.const import Cardinality, Status
+from grpclib.const import Status
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
 from energymon import keys
 from energymon.app import create_app
 from energymon.models import Role
 from tests.conftest import make_config
-from tests.rpc.conftest import SUBSCRIBE, auth
+from tests.rpc.conftest import auth, ended_with, raw_subscribe
 
 
 async def test_a_stream_on_one_app_hears_a_post_on_another(
@@ -69,23 +67,13 @@ async def test_a_demotion_on_one_app_ends_the_admins_stream_on_another_at_once(
     b = second.app[keys.GRPC]
     channel_b = Channel(b.host, b.port)
     try:
-        async with channel_b.request(
-            SUBSCRIBE,
-            Cardinality.UNARY_STREAM,
-            pb.SubscribeRequest,
-            pb.Update,
-            metadata=auth(other),
-        ) as stream:
-            await stream.send_message(pb.SubscribeRequest(), end=True)
-            await asyncio.wait_for(stream.recv_initial_metadata(), 5)
+        async with raw_subscribe(channel_b, other) as stream:
             resp = await first.patch(
                 f"/api/v1/users/{other.id}", json={"role": "user"}, headers=admin.headers
             )
             assert resp.status == 200
             # Well within the 60 s re-check: the event ended it.
-            assert await asyncio.wait_for(stream.recv_message(), 5) is None
-            with pytest.raises(GRPCError) as err:
-                await stream.recv_trailing_metadata()
-            assert err.value.status in {Status.UNAUTHENTICATED, Status.PERMISSION_DENIED}
+            status = await ended_with(stream, 5)
+            assert status in {Status.UNAUTHENTICATED, Status.PERMISSION_DENIED}
     finally:
         channel_b.close()

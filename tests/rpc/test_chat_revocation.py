@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from grpclib import GRPCError
 from grpclib.client import Channel
-from grpclib.const import Cardinality, Status
+from grpclib.const import Status
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
 from energymon import keys
@@ -15,7 +15,7 @@ from energymon.app import create_app
 from energymon.models import Role
 from energymon.storage import users as users_store
 from tests.conftest import PASSWORD, Actor, make_config
-from tests.rpc.conftest import SUBSCRIBE, Updates, auth
+from tests.rpc.conftest import Updates, ended_with, raw_subscribe
 
 # Well under the re-check period (60 s): an ending must come from the revocation itself.
 PROMPTLY = 5.0
@@ -69,21 +69,10 @@ async def test_a_stream_ends_when_its_role_no_longer_holds_even_without_the_even
     server = app.app[keys.GRPC]
     channel = Channel(server.host, server.port)
     try:
-        async with channel.request(
-            SUBSCRIBE,
-            Cardinality.UNARY_STREAM,
-            pb.SubscribeRequest,
-            pb.Update,
-            metadata=auth(other),
-        ) as stream:
-            await stream.send_message(pb.SubscribeRequest(), end=True)
-            await asyncio.wait_for(stream.recv_initial_metadata(), PROMPTLY)
+        async with raw_subscribe(channel, other) as stream:
             async with db.write() as conn:
                 await users_store.update(conn, other.id, {"role": Role.USER.value})
-            assert await asyncio.wait_for(stream.recv_message(), PROMPTLY) is None
-            with pytest.raises(GRPCError) as err:
-                await stream.recv_trailing_metadata()
-            assert err.value.status is Status.PERMISSION_DENIED
+            assert await ended_with(stream, PROMPTLY) is Status.PERMISSION_DENIED
     finally:
         channel.close()
 
