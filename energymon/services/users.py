@@ -100,8 +100,10 @@ class UserService:
             assert user is not None
             disabled = user.disabled and not before.disabled
             role_changed = user.role != before.role
+            # An admin setting their own password keeps the session they are using.
+            keep = principal.session_id if user_id == principal.user_id else None
             if disabled or role_changed or new_password is not None:
-                await sessions_store.end_all(conn, user_id)
+                await sessions_store.end_all(conn, user_id, keep=keep)
         if disabled:
             self._announce(USER_DISABLED, user_id)
         elif before.role == Role.ADMIN and user.role != Role.ADMIN:
@@ -109,7 +111,8 @@ class UserService:
         elif role_changed:
             self._publish(sessions_ended(user_id, "your role changed: log in again"))
         elif new_password is not None:
-            self._publish(sessions_ended(user_id, "your password was changed: log in again"))
+            reason = "your password was changed: log in again"
+            self._publish(sessions_ended(user_id, reason, keep=keep))
         return user
 
     async def delete(self, principal: Principal, user_id: int) -> None:

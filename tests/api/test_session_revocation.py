@@ -222,3 +222,11 @@ async def test_the_register_page_shows_a_common_password_next_to_its_field(clien
     html = await resp.text()
     shown = re.search(r'<small class="field-error" data-for="password">([^<]+)</small>', html)
     assert shown and "common" in shown.group(1), html
+
+
+async def test_an_admin_setting_their_own_password_keeps_this_session_only(client, admin):
+    elsewhere = await login(client, admin.user.email)
+    url = f"/api/v1/users/{admin.id}"
+    await ok(await client.patch(url, json={"password": NEW_PASSWORD}, headers=admin.headers))
+    await ok(await client.get("/api/v1/users", headers=admin.headers))
+    await problem(await client.get(ME, headers=bearer(elsewhere)), 401)
