@@ -19,19 +19,20 @@ async def create(
 ) -> str:
     """Start a session for `user_id`; returns its id.
 
-    Expired rows of everyone go first (one indexed range delete), and an account keeps at most
-    `max_per_user` sessions: its oldest end, so the table stays bounded however often one
-    logs in.
+    The account's expired sessions go, and it keeps at most `max_per_user` (its oldest end),
+    so the table holds at most that many rows per account however often one logs in. Only
+    the account's own rows are touched: on MariaDB a range delete over everyone's would take
+    gap locks that make concurrent logins of different people wait on (or deadlock with)
+    each other.
     """
     now = utcnow()
-    await conn.execute(sessions.delete().where(sessions.c.expires_at <= now))
-    keep = (
+    newest = (
         sa.select(sessions.c.id)
-        .where(sessions.c.user_id == user_id)
+        .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
         .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
         .limit(max_per_user - 1)
     )
-    kept = [row.id for row in await conn.execute(keep)]
+    kept = [row.id for row in await conn.execute(newest)]
     await conn.execute(
         sessions.delete().where(sessions.c.user_id == user_id, sessions.c.id.not_in(kept))
     )
@@ -74,10 +75,3 @@ async def end_all(conn: AsyncConnection, user_id: int, *, keep: str | None = Non
     if keep is not None:
         query = query.where(sessions.c.id != keep)
     return (await conn.execute(query)).rowcount
-
-
-async def count_live(conn: AsyncConnection, user_id: int) -> int:
-    query = sa.select(sa.func.count()).where(
-        sessions.c.user_id == user_id, sessions.c.expires_at > utcnow()
-    )
-    return int((await conn.execute(query)).scalar_one())
