@@ -150,6 +150,12 @@ class Realtime:
         if principal.is_admin:
             await self._sio.enter_room(sid, ADMINS_ROOM)
         self._expire_with_token(sid, token)
+        # Checked once more now that the bridge can close it: a session that ended between
+        # the first check and here was announced before this connection could hear of it.
+        try:
+            await self._accounts.authenticate(token)
+        except Unauthorized as exc:
+            self._bridge.revoke_sid(sid, exc.detail)
 
     def _expire_with_token(self, sid: str, token: str) -> None:
         """End the connection when its token expires, as REST would refuse it then."""

@@ -105,3 +105,19 @@ async def test_upgrading_from_0004_keeps_every_row_and_never_reuses_ids(empty_ur
             assert await _count(conn, "sessions") == 0
     finally:
         await db.close()
+
+
+async def test_at_head_sqlite_tables_never_reuse_ids(tmp_path: Path):
+    """A later migration that rebuilds one of these tables must keep AUTOINCREMENT (Alembic's
+    batch mode drops it unless `table_kwargs={"sqlite_autoincrement": True}` is passed)."""
+    db = Database(f"sqlite:///{tmp_path / 'head.db'}")
+    try:
+        await upgrade(db)
+        async with db.read() as conn:
+            for table in ("users", "devices", "alerts", "chat_messages"):
+                sql = await conn.execute(
+                    sa.text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}
+                )
+                assert "AUTOINCREMENT" in sql.scalar_one(), table
+    finally:
+        await db.close()
