@@ -192,6 +192,9 @@ def create_app(config: Config) -> web.Application:
     vendor.add_routes(app, WEB / "node_modules")
 
     app.cleanup_ctx.append(_database(config))
+    if not config.demo:
+        # Before anything else starts: nothing to stop when the database is refused.
+        app.cleanup_ctx.append(demo.refuse_published_passwords)
     app.cleanup_ctx.append(_services(config))
     app.cleanup_ctx.append(_hub)
     realtime.attach(app, config)
@@ -202,6 +205,4 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_grpc(config))
     if config.demo:
         app.cleanup_ctx.append(demo.context)
-    else:
-        app.cleanup_ctx.append(demo.refuse_published_passwords)
     return app
