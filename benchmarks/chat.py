@@ -32,16 +32,17 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
-from benchmarks.common import create_database, drop_database
+from benchmarks.common import create_database, drop_database, session_tokens
 from energymon.auth.passwords import hash_password_sync
 from energymon.auth.tokens import TokenIssuer
+from energymon.config import generate_secret
 from energymon.models import Role
 from energymon.storage import Database
 from energymon.storage.common import utcnow
 from energymon.storage.schema import users
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-" + "s" * 40
+SECRET = generate_secret()  # the servers it starts get it too
 SUBSCRIBE = "/energymon.chat.v1.ChatService/Subscribe"
 STREAMS_PER_CONNECTION = 50
 
@@ -142,8 +143,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 async def _run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     user_ids, admin_id = await _prepare(url, args.streams - 1)
     issuer = TokenIssuer(SECRET, 3600)
-    tokens = {uid: issuer.issue(uid, Role.USER) for uid in user_ids}
-    admin_token = issuer.issue(admin_id, Role.ADMIN)
+    db = Database(url)
+    try:
+        accounts = [(uid, Role.USER) for uid in user_ids] + [(admin_id, Role.ADMIN)]
+        *user_tokens, admin_token = await session_tokens(db, issuer, accounts)
+    finally:
+        await db.close()
+    tokens = dict(zip(user_ids, user_tokens, strict=True))
     http_port, grpc_port = free_port(), free_port()
     env = {
         **os.environ,

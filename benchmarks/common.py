@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from energymon.auth.tokens import TokenIssuer
+from energymon.models import Role
 from energymon.storage import Database
+from energymon.storage.common import utcnow
 from energymon.storage.migrate import upgrade
+from energymon.storage.schema import sessions
 
 MYSQL_ROOT = "mysql://root@127.0.0.1:3306"
 VAR = Path(__file__).resolve().parent.parent / "var"
@@ -68,3 +73,19 @@ async def drop_database(url: str) -> None:
 def remove_sqlite(path: str) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(path + suffix).unlink(missing_ok=True)
+
+
+async def session_tokens(
+    db: Database, issuer: TokenIssuer, accounts: list[tuple[int, Role]]
+) -> list[str]:
+    """Log many accounts in at once: a session row each, as a login makes, and its token."""
+    now = utcnow()
+    ids = [secrets.token_hex(16) for _ in accounts]
+    expires = now + timedelta(seconds=issuer.ttl_seconds)
+    rows = [
+        {"id": sid, "user_id": uid, "created_at": now, "expires_at": expires}
+        for sid, (uid, _role) in zip(ids, accounts, strict=True)
+    ]
+    async with db.write() as conn:
+        await conn.execute(sessions.insert(), rows)
+    return [issuer.issue(uid, role, sid) for sid, (uid, role) in zip(ids, accounts, strict=True)]

@@ -22,13 +22,14 @@ import sqlalchemy as sa
 
 from benchmarks.common import create_database, drop_database, log, rss_kb
 from benchmarks.publisher import prefill
+from energymon.config import generate_secret
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.storage import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 DELIVERY_LIMIT = 20
-SECRET = "bench-" + "s" * 40
+SECRET = generate_secret()  # the servers it starts get it too
 
 
 @dataclass

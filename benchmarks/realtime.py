@@ -31,8 +31,9 @@ import aiohttp
 import socketio
 import sqlalchemy as sa
 
-from benchmarks.common import create_database, drop_database, log, rss_kb
+from benchmarks.common import create_database, drop_database, log, rss_kb, session_tokens
 from energymon.auth.tokens import TokenIssuer
+from energymon.config import generate_secret
 from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.models import Principal, Role
 from energymon.services.ingest_tokens import IngestTokenService
@@ -40,7 +41,7 @@ from energymon.storage import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP = os.environ.get("ENERGYMON_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-SECRET = "bench-" + "s" * 40
+SECRET = generate_secret()  # the servers it starts get it too
 HASH = "$2b$12$" + "x" * 53  # nobody logs in: connections use tokens
 BACKGROUND_DEVICES = 200
 
@@ -111,9 +112,10 @@ async def _users_with_devices(db: Database, count: int, prefix: str, limit_wh: i
         )
         device_of = {r[1]: r[0] for r in rows}
     issuer = TokenIssuer(SECRET, 6 * 3600)
+    tokens = await session_tokens(db, issuer, [(u, Role.USER) for u in user_ids])
     return [
-        {"user_id": u, "device_id": device_of[u], "token": issuer.issue(u, Role.USER)}
-        for u in user_ids
+        {"user_id": u, "device_id": device_of[u], "token": token}
+        for u, token in zip(user_ids, tokens, strict=True)
     ]
 
 

@@ -105,7 +105,7 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
             window_seconds=config.auth.login_window_seconds,
         )
         app[keys.HUB] = hub = make_hub(config.broker)
-        app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle)
+        app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle, hub=hub)
         app[keys.USERS] = UserService(db, hasher, hub)
         devices_service = DeviceService(db, hub)
         app[keys.DEVICES] = devices_service
@@ -192,6 +192,9 @@ def create_app(config: Config) -> web.Application:
     vendor.add_routes(app, WEB / "node_modules")
 
     app.cleanup_ctx.append(_database(config))
+    if not config.demo:
+        # Before anything else starts: nothing to stop when the database is refused.
+        app.cleanup_ctx.append(demo.refuse_published_passwords)
     app.cleanup_ctx.append(_services(config))
     app.cleanup_ctx.append(_hub)
     realtime.attach(app, config)

@@ -1,4 +1,4 @@
-"""The `energymon` command: serve, migrate, create-admin, chat."""
+"""The `energymon` command: serve, migrate, create-admin, chat, gen-secret."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
 
     sub.add_parser("migrate", help="bring the database schema to the current version")
+    sub.add_parser("gen-secret", help="print a new random secret for auth.jwt_secret")
 
     admin = sub.add_parser("create-admin", help="create an admin account")
     admin.add_argument("--email", required=True)
@@ -93,7 +94,7 @@ async def _migrate(config: Config) -> None:
 
 
 async def _create_admin(config: Config, email: str, name: str) -> None:
-    from energymon.auth.passwords import PasswordHasher
+    from energymon.auth.passwords import PasswordHasher, check_password
     from energymon.models import Principal, Role
     from energymon.services.users import UserService
     from energymon.storage.migrate import require_current
@@ -101,6 +102,10 @@ async def _create_admin(config: Config, email: str, name: str) -> None:
     password = os.environ.get("ENERGYMON_ADMIN_PASSWORD") or getpass.getpass("Password: ")
     if len(password) < MIN_PASSWORD:
         raise ConfigError(f"the password must have at least {MIN_PASSWORD} characters")
+    try:
+        check_password(password, email=email)
+    except DomainError as exc:
+        raise ConfigError(f"the password {exc.detail.rsplit(': ', 1)[-1]}") from None
     db = Database(config.database.url)
     try:
         await require_current(db)
@@ -116,6 +121,11 @@ async def _create_admin(config: Config, email: str, name: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "gen-secret":
+        from energymon.config import generate_secret
+
+        print(generate_secret())
+        return 0
     if args.command == "chat":
         # A client: no server configuration, no log lines between the chat's own.
         logging.basicConfig(level=logging.WARNING)

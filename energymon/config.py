@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ENV_PREFIX = "ENERGYMON_"
 DEMO_SECRET_BYTES = 48
+# `serve --demo` keeps its published accounts in a database of its own, unless told otherwise.
+DEMO_DATABASE_URL = "sqlite:///var/energymon-demo.db"
+# A secret's estimated strength must reach this (32 random hex digits score about 120 bits
+# by this estimate; `energymon gen-secret` prints one with more).
+MIN_SECRET_BITS = 100
 
 
 class ConfigError(Exception):
@@ -139,12 +146,33 @@ class Config(_Section):
     demo: bool = False
 
     def require_secret(self) -> None:
-        """Refuse a missing or short JWT secret outside demo mode."""
-        if len(self.auth.jwt_secret.encode()) < 32:
-            raise ConfigError(
-                "auth.jwt_secret: must be at least 32 bytes (set it in config.toml or "
-                "ENERGYMON_AUTH_JWT_SECRET; `energymon serve --demo` generates one)"
-            )
+        """Refuse a missing, short or guessable JWT secret outside demo mode."""
+        secret = self.auth.jwt_secret
+        if len(secret.encode()) < 32:
+            problem = "must be at least 32 bytes"
+        elif secret_bits(secret) < MIN_SECRET_BITS:
+            problem = "is too predictable (repeated or few different characters)"
+        else:
+            return
+        raise ConfigError(
+            f"auth.jwt_secret: {problem} (make one with `energymon gen-secret` and set it in "
+            "config.toml or ENERGYMON_AUTH_JWT_SECRET; `energymon serve --demo` generates one)"
+        )
+
+
+def secret_bits(secret: str) -> float:
+    """An estimate of a secret's strength: its length times the Shannon entropy of its
+    characters. 32 repeated characters score 0, a random URL-safe string about 5.5 a character.
+    """
+    counts = Counter(secret)
+    total = len(secret)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_char * total
+
+
+def generate_secret() -> str:
+    """A fresh secret for auth.jwt_secret: 48 random bytes, URL-safe."""
+    return secrets.token_urlsafe(DEMO_SECRET_BYTES)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -204,13 +232,14 @@ def load_config(
     if "demo" in data:
         raise ConfigError("demo: not a config key; run `energymon serve --demo`")
     data["demo"] = demo
+    if demo and "url" not in data.get("database", {}):
+        # Never the production default: the demo's passwords are printed for everyone.
+        data = _merge(data, {"database": {"url": DEMO_DATABASE_URL}})
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_first_error(exc)) from None
     if demo and not config.auth.jwt_secret:
-        auth = config.auth.model_copy(
-            update={"jwt_secret": secrets.token_urlsafe(DEMO_SECRET_BYTES)}
-        )
+        auth = config.auth.model_copy(update={"jwt_secret": generate_secret()})
         config = config.model_copy(update={"auth": auth})
     return config

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from energymon import keys
+from energymon.auth.passwords import PasswordHasher
+from energymon.config import ConfigError
 from energymon.ingest.bus import LocalBus
 from energymon.models import Principal, Role
 from energymon.storage import users as users_store
@@ -74,6 +76,23 @@ async def seed(app: web.Application) -> None:
     description, address, max_wh = ORPHAN_DEVICE
     await devices.create(acting, description=description, address=address, max_hourly_wh=max_wh)
     _LOGGER.info("demo data created")
+
+
+async def refuse_published_passwords(app: web.Application) -> AsyncIterator[None]:
+    """Outside --demo: refuse to serve a database where a demo account still has its
+    published password (someone ran the demo on it); anyone could log in as its admin."""
+    db = app[keys.DATABASE]
+    hasher = PasswordHasher(app[keys.CONFIG].auth.bcrypt_rounds)
+    for account in (DEMO_ADMIN, DEMO_USER):
+        async with db.read() as conn:
+            user = await users_store.get_by_email(conn, account.email)
+        if user is not None and await hasher.verify(account.password, user.password_hash):
+            raise ConfigError(
+                f"database {db.display_url()} holds the demo account {account.email} with its "
+                "published password: delete it or change its password (serve --demo), or "
+                "use another database"
+            )
+    yield
 
 
 def banner(base_url: str) -> str:

@@ -20,7 +20,7 @@ Routing keys (other programs may bind their own queues to the exchange):
 - `devices.reading`, `devices.hourly`: lists of readings / hour totals, many devices each;
 - `device.<id>.alert`, `device.<id>.alert_withdrawn`, `device.<id>.assigned`,
   `device.<id>.unassigned`;
-- `user.<id>.disabled`, `user.<id>.deleted`, `user.<id>.demoted`;
+- `user.<id>.disabled`, `user.<id>.deleted`, `user.<id>.demoted`, `user.<id>.sessions_ended`;
 - `chat.<conversation id>.<what>` for chat events (kinds `chat_<what>`);
 - `other.<kind>` for anything else.
 The body of every message is a JSON array of events, each
@@ -71,6 +71,10 @@ USER_DELETED = "user_deleted"
 # An admin became a normal user: what they may follow changed.
 USER_DEMOTED = "user_demoted"
 USER_REVOKED = frozenset({USER_DISABLED, USER_DELETED, USER_DEMOTED})
+# Sessions of an account ended (logout, a password or role change; owner_id: the account).
+# Payload {"user_id", "sessions": [ids] or null for all, "keep": an id or null, "reason"}.
+SESSIONS_ENDED = "user_sessions_ended"
+USER_KINDS = USER_REVOKED | {SESSIONS_ENDED}
 
 # Unsent events kept while the broker is unreachable; beyond it the oldest are dropped.
 MAX_OUTBOX = 100_000
@@ -132,7 +136,7 @@ def routing_key(event: Event) -> str:
         return "devices.hourly"
     if event.device_id is not None and kind in _DEVICE_KEYS:
         return f"device.{event.device_id}.{_DEVICE_KEYS[kind]}"
-    if event.owner_id is not None and kind in USER_REVOKED:
+    if event.owner_id is not None and kind in USER_KINDS:
         return f"user.{event.owner_id}.{kind.removeprefix('user_')}"
     if kind.startswith("chat_"):
         conversation = event.payload.get("conversation_id", "none")

@@ -69,6 +69,8 @@ class Principal:
     email: str
     role: Role
     name: str = ""
+    # The session the token belongs to (None for the command line and the demo seed).
+    session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -27,6 +27,7 @@ from energymon.ingest.amqp import Names, delete_topology
 from energymon.models import Role, User
 from energymon.storage import Database
 from energymon.storage import devices as devices_store
+from energymon.storage import sessions as sessions_store
 from energymon.storage import users as users_store
 from energymon.storage.migrate import upgrade
 from energymon.storage.schema import device_epoch, metadata
@@ -34,7 +35,7 @@ from energymon.storage.schema import device_epoch, metadata
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 # The broker of the dev machine and of CI; ENERGYMON_TEST_AMQP_URL points elsewhere.
 AMQP_URL = os.environ.get("ENERGYMON_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-JWT_SECRET = "test-secret-" + "x" * 40
+JWT_SECRET = "test-secret-Qm8vT2kLp9ZxR4wN7cYb1HfJ6sDg3EaU0oVi5XtK"
 PASSWORD = "correct horse battery staple"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -104,8 +105,11 @@ async def _wipe(url: str) -> None:
             for table in reversed(metadata.sorted_tables):
                 if table is not device_epoch:
                     await conn.execute(table.delete())
-            # Ids come round again on SQLite: no meter cached before the wipe may survive it.
+            # Ids come round again: no meter cached before the wipe may survive it.
             await devices_store.bump_epoch(conn)
+            if db.kind == "sqlite":
+                # Each test starts its ids at 1 again (AUTOINCREMENT remembers the highest).
+                await conn.execute(sa.text("DELETE FROM sqlite_sequence"))
     finally:
         await db.close()
 
@@ -222,10 +226,18 @@ class Actor:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+async def new_session(db: Database, user: User, ttl_seconds: int = 3600) -> str:
+    """Log `user` in straight through storage: a session row and a token naming it."""
+    async with db.write() as conn:
+        session_id = await sessions_store.create(
+            conn, user.id, ttl_seconds=ttl_seconds, max_per_user=1000
+        )
+    return TokenIssuer(JWT_SECRET, ttl_seconds).issue(user.id, user.role, session_id)
+
+
 @pytest.fixture
 async def make_actor(db: Database):
-    """Create an account straight in storage (password PASSWORD) and a token for it."""
-    issuer = TokenIssuer(JWT_SECRET, 3600)
+    """Create an account straight in storage (password PASSWORD) and a session for it."""
     counter = iter(range(1, 10_000))
 
     async def make(
@@ -241,7 +253,7 @@ async def make_actor(db: Database):
                 password_hash=password_hash(),
                 disabled=disabled,
             )
-        return Actor(user, issuer.issue(user.id, role))
+        return Actor(user, await new_session(db, user))
 
     return make
 

@@ -18,6 +18,8 @@ import aiohttp
 import pytest
 
 from energymon.app import create_app
+from energymon.config import load_config
+from energymon.demo import DEMO_ADMIN
 from tests.conftest import (
     IN_CI,
     JWT_SECRET,
@@ -355,3 +357,55 @@ async def test_mysql_migrate_create_admin_serve_and_log_in(workdir, env, mysql_c
         await wait_until_up(proc, base, workdir)
         me = await login(base, "ops@example.com", ADMIN_PASSWORD)
         assert me["role"] == "admin"
+
+
+# ---- the demo's published passwords and the token secret -------------------------------------
+
+
+async def _login_status(base: str, email: str, password: str) -> int:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{base}/api/v1/auth/login", json={"email": email, "password": password}
+        ) as resp:
+            return resp.status
+
+
+async def test_demo_accounts_do_not_log_in_on_the_default_database_afterwards(workdir, env):
+    env = {k: v for k, v in env.items() if k != "ENERGYMON_DATABASE_URL"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with serving(workdir, env, "--demo", "--port", str(port)) as (proc, _lines):
+        await wait_until_up(proc, base, workdir)
+        assert await _login_status(base, DEMO_ADMIN.email, DEMO_ADMIN.password) == 200
+    env = {**env, "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET}
+    assert run(workdir, env, "migrate").code == 0
+    async with serving(workdir, env, "--port", str(port)) as (proc, _lines):
+        await wait_until_up(proc, base, workdir)
+        assert await _login_status(base, DEMO_ADMIN.email, DEMO_ADMIN.password) == 401
+
+
+async def test_serve_refuses_a_database_with_the_demo_passwords(workdir, env):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with serving(workdir, env, "--demo", "--port", str(port)) as (proc, _lines):
+        await wait_until_up(proc, base, workdir)
+    env = {**env, "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET}
+    result = run(workdir, env, "serve", "--port", str(port))
+    line = assert_one_line_error(result)
+    assert DEMO_ADMIN.email in line and "published password" in line
+
+
+def test_gen_secret_prints_a_secret_serve_accepts(workdir, migrated):
+    result = run(workdir, migrated, "gen-secret")
+    assert result.code == 0
+    secret = result.stdout.strip()
+    assert len(secret) >= 64 and "\n" not in secret
+    assert secret != run(workdir, migrated, "gen-secret").stdout.strip()
+    config = load_config(None, env={"ENERGYMON_AUTH_JWT_SECRET": secret})
+    config.require_secret()
+
+
+def test_serve_refuses_a_predictable_secret(workdir, migrated):
+    env = {**migrated, "ENERGYMON_AUTH_JWT_SECRET": "x" * 40}
+    line = assert_one_line_error(run(workdir, env, "serve", "--port", str(free_port())))
+    assert line.startswith("energymon: auth.jwt_secret: ") and "gen-secret" in line

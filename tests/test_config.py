@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
 
 from energymon.app import create_app
-from energymon.config import ConfigError, load_config
+from energymon.config import ConfigError, generate_secret, load_config
 
-SECRET = "s" * 40
+SECRET = "Zp4Kx9Qm2Vt7Lw5Rn8Ys3Hb6Jc1Fd0GeA"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -180,8 +181,10 @@ def _config(secret: str, *, demo: bool = False, tmp_path: Path):  # type: ignore
     )
 
 
-@pytest.mark.parametrize("secret", ["", "short", "x" * 31, "é" * 15])
-def test_create_app_refuses_a_short_secret(tmp_path, secret):
+@pytest.mark.parametrize(
+    "secret", ["", "short", "x" * 31, "é" * 15, "x" * 32, "é" * 16, "ab" * 32, "0123" * 10]
+)
+def test_create_app_refuses_a_short_or_predictable_secret(tmp_path, secret):
     with pytest.raises(ConfigError) as info:
         create_app(_config(secret, tmp_path=tmp_path))
     message = str(info.value)
@@ -189,8 +192,8 @@ def test_create_app_refuses_a_short_secret(tmp_path, secret):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("secret", ["x" * 32, "é" * 16, SECRET])
-def test_create_app_accepts_32_bytes_or_more(tmp_path, secret):
+@pytest.mark.parametrize("secret", [secrets.token_hex(16), generate_secret(), SECRET])
+def test_create_app_accepts_a_random_secret_of_32_bytes_or_more(tmp_path, secret):
     assert create_app(_config(secret, tmp_path=tmp_path)) is not None
 
 

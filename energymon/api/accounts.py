@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from energymon import keys
-from energymon.api.router import ApiRouter, Call
-from energymon.api.schemas import LoginIn, RegisterIn, TokenOut, UserOut
+from energymon.api.router import ApiRouter, Call, Reply
+from energymon.api.schemas import LoginIn, PasswordChangeIn, RegisterIn, TokenOut, UserOut
 
 router = ApiRouter()
 
@@ -62,3 +62,36 @@ async def login(call: Call) -> TokenOut:
 async def get_me(call: Call) -> UserOut:
     """The account the access token belongs to."""
     return UserOut.of(await call.app[keys.ACCOUNTS].me(call.me))
+
+
+@router.route(
+    "POST",
+    "/api/v1/auth/logout",
+    summary="Log out: end this token's session",
+    tag="accounts",
+    auth="user",
+    status=204,
+)
+async def logout(call: Call) -> Reply:
+    """The token (and its browser session, Socket.IO connections and chat streams) stops
+    working at once, in every process."""
+    await call.app[keys.ACCOUNTS].logout(call.me)
+    return Reply(204)
+
+
+@router.route(
+    "POST",
+    "/api/v1/me/password",
+    summary="Change my password",
+    tag="accounts",
+    auth="user",
+    body=PasswordChangeIn,
+    status=204,
+)
+async def change_password(call: Call) -> Reply:
+    """Needs the current password. Every other session of the account ends; this one stays."""
+    body: PasswordChangeIn = call.body
+    await call.app[keys.ACCOUNTS].change_password(
+        call.me, current_password=body.current_password, new_password=body.new_password
+    )
+    return Reply(204)

@@ -166,9 +166,9 @@ def account_token(request: web.Request) -> str:
     A cookie is sent by the browser whoever made the page, so a state-changing call that
     relies on it must also prove it comes from our own pages (the CSRF double submit).
     """
-    if "Authorization" in request.headers or session.SESSION_COOKIE not in request.cookies:
+    token = session.session_cookie(request)
+    if "Authorization" in request.headers or token is None:
         return bearer_token(request)
-    token = request.cookies[session.SESSION_COOKIE]
     if request.method not in session.SAFE_METHODS:
         session.check_csrf(request, request.headers.get(session.CSRF_HEADER))
     return token

@@ -42,7 +42,8 @@ Password = Annotated[
     Field(
         min_length=8,
         max_length=1024,
-        description="8 to 1,024 characters; long passphrases keep their full strength.",
+        description="8 to 1,024 characters, not one of the most common passwords nor the "
+        "account's email; long passphrases keep their full strength.",
     ),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=_VISIBLE)]
@@ -150,6 +151,11 @@ class RegisterIn(Body):
 class LoginIn(Body):
     email: Annotated[str, Field(max_length=254)]
     password: Annotated[str, Field(max_length=1024)]
+
+
+class PasswordChangeIn(Body):
+    current_password: Annotated[str, Field(max_length=1024)]
+    new_password: Password
 
 
 class UserCreate(Body):

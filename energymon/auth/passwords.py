@@ -15,6 +15,8 @@ from functools import cache
 
 import bcrypt
 
+from energymon.errors import FieldError, Invalid
+
 
 def _prehash(password: str) -> bytes:
     return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
@@ -57,3 +59,27 @@ class PasswordHasher:
             self._executor, verify_password_sync, password, hashed or self._dummy
         )
         return ok and hashed is not None
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most used passwords, from zxcvbn's bundled frequency list (no network)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def check_password(password: str, *, email: str, field: str = "password") -> None:
+    """Refuse a password found in the common-password list or equal to the account's email.
+
+    Length is checked at the edge (8 to 1,024 characters); this is the part that needs the
+    list and the account. Compared without case and surrounding spaces, as people vary both.
+    """
+    folded = password.strip().casefold()
+    if folded == email.strip().casefold() or folded == email.split("@", 1)[0].casefold():
+        message = "must not be the account's email"
+    elif folded in _common_passwords():
+        message = "is one of the most common passwords: choose another"
+    else:
+        return
+    raise Invalid(f"invalid body: {field}: {message}", [FieldError(field, message)])

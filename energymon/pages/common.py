@@ -19,7 +19,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 async def current_principal(request: web.Request) -> Principal | None:
     """The account behind the session cookie, or None (no cookie, expired, disabled...)."""
-    token = request.cookies.get(session.SESSION_COOKIE)
+    token = session.session_cookie(request)
     if not token:
         return None
     try:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from energymon import keys
 from energymon.api import session
 from energymon.api.schemas import LoginIn, RegisterIn
-from energymon.errors import Conflict, DomainError, TooManyRequests, Unauthorized
+from energymon.errors import Conflict, DomainError, Invalid, TooManyRequests, Unauthorized
 from energymon.pages.common import current_principal, home_of, render, safe_next
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,20 +31,22 @@ def _form_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
-def _with_csrf(request: web.Request, response: web.Response, token: str) -> web.Response:
-    """Give a visitor without one a CSRF token, so our own forms can prove where they come
-    from (a forged cross-site login would otherwise log the victim into another account)."""
-    if session.csrf_token(request) != token:
-        session.set_csrf_cookie(response, request, token)
-    return response
-
-
 def _form_page(
     request: web.Request, template: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
-    token = session.csrf_token(request) or session.new_csrf_token()
+    """A form with the CSRF token bound to this browser's session or visitor value (a new
+    visitor gets one first: a forged cross-site login would otherwise log the victim into
+    another account)."""
+    token = session.csrf_token(request)
+    visitor = None
+    if token is None:
+        visitor, token = session.new_visit(request)
     response = render(template, request, context | {"csrf": token}, status=status)
-    return _with_csrf(request, response, token)
+    if visitor is not None:
+        session.set_visitor_cookie(response, request, visitor)
+    if request.cookies.get(session.cookie_name(request, session.CSRF_COOKIE)) != token:
+        session.set_csrf_cookie(response, request, token)
+    return response
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -139,6 +141,12 @@ async def register_submit(request: web.Request) -> web.StreamResponse:
     except Conflict:
         errors = {"email": "An account with this email exists already. Log in instead."}
         return _form_page(request, "register.html", context | {"errors": errors}, 409)
+    except Invalid as exc:
+        # A rule the service checks (a common password, the email as password): by its field.
+        errors = {e.field: e.message[:1].upper() + e.message[1:] + "." for e in exc.errors}
+        return _form_page(
+            request, "register.html", context | {"errors": errors or {"form": exc.detail}}, 422
+        )
     except DomainError as exc:
         return _form_page(
             request, "register.html", context | {"errors": {"form": exc.detail}}, exc.status
@@ -153,8 +161,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
     # Without a matching token a cross-site form could log people out: only our pages may.
     if not _csrf_ok(request, form):
         raise web.HTTPSeeOther("/login")
+    principal = await current_principal(request)
+    if principal is not None:
+        # The token dies with its session, wherever it was copied (sockets, chat streams).
+        await request.app[keys.ACCOUNTS].logout(principal)
     response = web.HTTPSeeOther("/login?logged_out=1")
-    session.end_session(response)
+    session.end_session(response, request)
     raise response
 
 

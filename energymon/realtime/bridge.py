@@ -61,6 +61,8 @@ class Bridge:
         self._following: dict[str, set[int]] = {}
         self._last_sent: dict[ThrottleKey, float] = {}
         self._held: dict[ThrottleKey, Event] = {}
+        # socket sid -> the session (login) it was opened with
+        self._sessions: dict[str, str | None] = {}
         self.sent = 0
         self._unsubscribe: Callable[[], None] = lambda: None
 
@@ -131,8 +133,12 @@ class Bridge:
     def follows(self, sid: str, device_id: int) -> bool:
         return device_id in self._following.get(sid, ())
 
+    def bind_session(self, sid: str, session_id: str | None) -> None:
+        self._sessions[sid] = session_id
+
     def forget(self, sid: str) -> None:
         """A connection ended."""
+        self._sessions.pop(sid, None)
         for device_id in list(self._following.pop(sid, ())):
             self.unfollow(sid, device_id)
 
@@ -166,6 +172,8 @@ class Bridge:
             self._queue(self._to_owner, "device_unassigned", event.payload, event.owner_id)
         elif kind in ev.USER_REVOKED and event.owner_id is not None:
             self._queue(self._revoke_user, event.owner_id, REVOKED_REASONS[kind])
+        elif kind == ev.SESSIONS_ENDED and event.owner_id is not None:
+            self._queue(self._revoke_sessions, event.owner_id, event.payload)
 
     def _owner_changed(self, device_id: int, owner_id: int | None) -> None:
         """Only admins and the current owner may stay in the device's room, from now on."""
@@ -226,6 +234,17 @@ class Bridge:
         room = _user_room(user_id)
         for sid in [sid for sid, _ in self._sio.manager.get_participants(NAMESPACE, room)]:
             await self._revoke(sid, reason)
+
+    async def _revoke_sessions(self, user_id: int, payload: dict[str, Any]) -> None:
+        """Close the account's connections of the ended sessions (`sessions`, or all but
+        `keep`)."""
+        only, keep = payload.get("sessions"), payload.get("keep")
+        reason = str(payload.get("reason") or "your session ended")
+        room = _user_room(user_id)
+        for sid in [sid for sid, _ in self._sio.manager.get_participants(NAMESPACE, room)]:
+            session = self._sessions.get(sid)
+            if (only is None or session in only) and (keep is None or session != keep):
+                await self._revoke(sid, reason)
 
     def revoke_sid(self, sid: str, reason: str) -> None:
         self._queue(self._revoke, sid, reason)

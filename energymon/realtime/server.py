@@ -28,6 +28,8 @@ _LOGGER = logging.getLogger(__name__)
 
 NAMESPACE = "/"
 SESSION_COOKIE = "energymon_session"
+# The name pages get over TLS (see api/session.py); only this server's host can set it.
+SECURE_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 MAX_DEVICE_ID = 2**63 - 1
 # Devices one connection may follow at once (a page shows a handful).
 MAX_FOLLOWED = 200
@@ -71,7 +73,7 @@ def token_from(environ: dict[str, Any], auth: Any) -> str:
         cookies.load(environ.get("HTTP_COOKIE", ""))
     except CookieError:
         raise Unauthorized("unreadable cookies") from None
-    morsel = cookies.get(SESSION_COOKIE)
+    morsel = cookies.get(SECURE_SESSION_COOKIE) or cookies.get(SESSION_COOKIE)
     if morsel is None or not morsel.value:
         raise Unauthorized("no access token: send auth {token} or log in first")
     return morsel.value
@@ -142,10 +144,18 @@ class Realtime:
         await self._sio.save_session(
             sid, {"user_id": principal.user_id, "role": principal.role.value, "token": token}
         )
+        # Which login this connection belongs to: ending that session closes it.
+        self._bridge.bind_session(sid, principal.session_id)
         await self._sio.enter_room(sid, user_room(principal.user_id))
         if principal.is_admin:
             await self._sio.enter_room(sid, ADMINS_ROOM)
         self._expire_with_token(sid, token)
+        # Checked once more now that the bridge can close it: a session that ended between
+        # the first check and here was announced before this connection could hear of it.
+        try:
+            await self._accounts.authenticate(token)
+        except Unauthorized as exc:
+            self._bridge.revoke_sid(sid, exc.detail)
 
     def _expire_with_token(self, sid: str, token: str) -> None:
         """End the connection when its token expires, as REST would refuse it then."""

@@ -14,14 +14,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from energymon import events as ev
+from energymon.errors import Forbidden, Unauthorized
 from energymon.events import Event, EventHub
-from energymon.models import Role
+from energymon.models import Principal, Role
 from energymon.services.chat import CHAT_TYPING, CHAT_UNREAD, KINDS
 
 _LOGGER = logging.getLogger(__name__)
 
 # Updates a stream may have waiting before it counts as stuck and is ended.
 MAX_PENDING = 10_000
+# Events that end streams at once: the account or the session they were opened with is gone.
+_ENDING = {
+    ev.USER_DISABLED: Unauthorized("this account is disabled"),
+    ev.USER_DELETED: Unauthorized("this account no longer exists"),
+    ev.USER_DEMOTED: Forbidden("your role changed: open the stream again"),
+}
 
 
 class StreamOverflow(Exception):
@@ -35,9 +43,12 @@ class StreamClosed(Exception):
 class Listener:
     """One open stream: a side, the conversation(s) it follows, and its pending updates."""
 
-    def __init__(self, side: Role, conversation_id: int | None) -> None:
+    def __init__(
+        self, side: Role, conversation_id: int | None, principal: Principal | None = None
+    ) -> None:
         self.side = side
         self.conversation_id = conversation_id  # None: every conversation (admins)
+        self.principal = principal  # who opened it, with which session
         self._pending: deque[tuple[str, dict[str, Any]]] = deque()
         self._ready = asyncio.Event()
         # Why the stream must end (overflow, shutdown, the account was disabled), once known.
@@ -85,6 +96,7 @@ class ChatFanout:
         self._hub = hub
         self._by_conversation: dict[int, set[Listener]] = {}
         self._everything: set[Listener] = set()
+        self._by_user: dict[int, set[Listener]] = {}
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
@@ -92,8 +104,10 @@ class ChatFanout:
         return len(self._everything) + sum(map(len, self._by_conversation.values()))
 
     def start(self) -> None:
-        # Only chat kinds: subscribing to everything would make ingest build reading events.
-        self._unsubscribe = self._hub.subscribe(self._on_event, KINDS.__contains__)
+        # Only chat and account kinds: subscribing to everything would make ingest build
+        # reading events.
+        wanted = KINDS | ev.USER_KINDS
+        self._unsubscribe = self._hub.subscribe(self._on_event, wanted.__contains__)
 
     def close(self) -> None:
         if self._unsubscribe is not None:
@@ -104,22 +118,49 @@ class ChatFanout:
                 listener.end(StreamClosed("the server is shutting down"))
 
     @contextmanager
-    def listen(self, side: Role, conversation_id: int | None) -> Iterator[Listener]:
+    def listen(
+        self, side: Role, conversation_id: int | None, principal: Principal | None = None
+    ) -> Iterator[Listener]:
         """Register a stream for as long as the block runs."""
-        listener = Listener(side, conversation_id)
+        listener = Listener(side, conversation_id, principal)
         if conversation_id is None:
             group = self._everything
         else:
             group = self._by_conversation.setdefault(conversation_id, set())
         group.add(listener)
+        mine = None
+        if principal is not None:
+            mine = self._by_user.setdefault(principal.user_id, set())
+            mine.add(listener)
         try:
             yield listener
         finally:
             group.discard(listener)
             if conversation_id is not None and not group:
                 self._by_conversation.pop(conversation_id, None)
+            if mine is not None and principal is not None:
+                mine.discard(listener)
+                if not mine:
+                    self._by_user.pop(principal.user_id, None)
+
+    def _end_streams(self, event: Event) -> None:
+        """The account's streams of ended sessions end now, not at the next re-check."""
+        listeners = self._by_user.get(event.owner_id or 0, ())
+        if event.kind in _ENDING:
+            for listener in listeners:
+                listener.end(_ENDING[event.kind])
+            return
+        only, keep = event.payload.get("sessions"), event.payload.get("keep")
+        reason = str(event.payload.get("reason") or "your session ended")
+        for listener in listeners:
+            session = listener.principal.session_id if listener.principal else None
+            if (only is None or session in only) and (keep is None or session != keep):
+                listener.end(Unauthorized(reason))
 
     def _on_event(self, event: Event) -> None:
+        if event.kind in ev.USER_KINDS:
+            self._end_streams(event)
+            return
         if event.kind not in KINDS:
             return
         payload = event.payload

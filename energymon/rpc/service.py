@@ -248,8 +248,12 @@ class ChatRpc(pb.ChatServiceBase):
         async with _mapped_errors():
             principal, token, request = await self._begin(stream)
             cid = await self._chat.open(principal, request.conversation_id)
-        with self._fanout.listen(side_of(principal), cid) as listener:
-            watcher = asyncio.create_task(self._watch(token, listener))
+        with self._fanout.listen(side_of(principal), cid, principal) as listener:
+            # Checked once more now that the stream hears revocations: a session ended
+            # between the first check and here would otherwise last until the re-check.
+            async with _mapped_errors():
+                await self._still_allowed(token, principal)
+            watcher = asyncio.create_task(self._watch(token, principal, listener))
             try:
                 # Headers go out now: the caller knows the stream is open before any update.
                 await stream.send_initial_metadata()
@@ -267,13 +271,24 @@ class ChatRpc(pb.ChatServiceBase):
             finally:
                 watcher.cancel()
 
-    async def _watch(self, token: str, listener: Listener) -> None:
-        """End the stream once its token expires or its account is disabled or deleted."""
+    async def _still_allowed(self, token: str, opened_as: Principal) -> None:
+        """Unauthorized once the token's session has ended, Forbidden once the account lost
+        the role the stream was opened with (an admin's stream shows every conversation)."""
+        principal = await self._accounts.authenticate(token)
+        if principal.role != opened_as.role:
+            raise Forbidden("your role changed: open the stream again")
+
+    async def _watch(self, token: str, opened_as: Principal, listener: Listener) -> None:
+        """End the stream once its token expires, its session ends or its role changes.
+
+        Ended sessions and role changes end streams at once through the hub (ChatFanout);
+        this re-check covers expiry, and an event lost while the broker was unreachable.
+        """
         while True:
             await asyncio.sleep(self._recheck)
             try:
-                await self._accounts.authenticate(token)
-            except Unauthorized as exc:
+                await self._still_allowed(token, opened_as)
+            except (Unauthorized, Forbidden) as exc:
                 listener.end(exc)
                 return
             except DomainError:

@@ -43,8 +43,33 @@ async def current_revision(db: Database) -> str | None:
 
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema up to `revision`."""
-    async with db.engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+    async with db.engine.connect() as conn:
+        await conn.run_sync(_upgrade, revision, db.kind == "sqlite")
+
+
+def _upgrade(sync: Connection, revision: str, sqlite: bool) -> None:
+    if sqlite:
+        # SQLite changes a table by building a new copy and dropping the old one; with
+        # foreign keys on, the drop would cascade into the rows that refer to it. The pragma
+        # only works outside a transaction; the keys are checked before the commit instead.
+        _pragma(sync, "PRAGMA foreign_keys=OFF")
+    try:
+        with sync.begin():
+            command.upgrade(_alembic_config(sync), revision)
+            if sqlite and sync.exec_driver_sql("PRAGMA foreign_key_check").first():
+                raise RuntimeError("the migration left rows with dangling foreign keys")
+    finally:
+        if sqlite:
+            _pragma(sync, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(sync: Connection, statement: str) -> None:
+    """Run a pragma on the driver connection, outside any transaction."""
+    cursor = sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 async def require_current(db: Database) -> None:

@@ -20,6 +20,10 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # Emails are normalised to lower case in Python and compared byte for byte on both engines.
 EMAIL = sa.String(254).with_variant(mysql.VARCHAR(254, collation="utf8mb4_bin"), "mysql")
 MYSQL_TABLE = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+# Ids are never used twice: SQLite's plain rowid reuses the highest id after a delete (a
+# deleted account's or device's id would pass to the next one); AUTOINCREMENT forbids that.
+# MariaDB's AUTO_INCREMENT never goes back (persistent since 10.2.4).
+NO_REUSE = {"sqlite_autoincrement": True}
 
 users = sa.Table(
     "users",
@@ -32,6 +36,21 @@ users = sa.Table(
     sa.Column("disabled", sa.Boolean(), nullable=False, default=False),
     sa.Column("created_at", sa.DateTime(), nullable=False),
     sa.Column("updated_at", sa.DateTime(), nullable=False),
+    **MYSQL_TABLE,
+    **NO_REUSE,
+)
+
+# A login: tokens carry its id, and each request checks it is still here. Logging out, a
+# password change, disabling, deleting or a role change delete rows, which ends those tokens.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    # 128 random bits in hex (lower case: MariaDB compares strings case-insensitively).
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("expires_at", sa.DateTime(), nullable=False, index=True),
+    sa.Index(None, "user_id", "created_at"),
     **MYSQL_TABLE,
 )
 
@@ -53,6 +72,7 @@ devices = sa.Table(
     sa.Column("created_at", sa.DateTime(), nullable=False),
     sa.Column("updated_at", sa.DateTime(), nullable=False),
     **MYSQL_TABLE,
+    **NO_REUSE,
 )
 
 # Who owned a device when: one row per assignment, written in the same transaction as the
@@ -130,6 +150,7 @@ alerts = sa.Table(
     sa.Column("acknowledged_at", sa.DateTime(), nullable=True),
     sa.UniqueConstraint("device_id", "hour_ts", "kind"),
     **MYSQL_TABLE,
+    **NO_REUSE,
 )
 
 ingest_tokens = sa.Table(
@@ -159,6 +180,7 @@ chat_messages = sa.Table(
     sa.Column("created_ms", sa.BigInteger(), nullable=False),
     sa.Index(None, "user_id", "id"),
     **MYSQL_TABLE,
+    **NO_REUSE,
 )
 
 # How far each side of a conversation has read: every admin shares the admin side's mark.

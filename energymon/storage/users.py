@@ -14,7 +14,7 @@ from energymon.storage import devices as devices_store
 from energymon.storage.common import aware, count, like_pattern, utcnow
 from energymon.storage.schema import users
 
-_COLUMNS = (
+COLUMNS = (
     users.c.id,
     users.c.email,
     users.c.name,
@@ -25,7 +25,7 @@ _COLUMNS = (
 )
 
 
-def _user(row: sa.Row[Any]) -> User:
+def from_row(row: sa.Row[Any]) -> User:
     return User(
         id=row.id,
         email=row.email,
@@ -77,25 +77,25 @@ async def insert(
 
 
 async def get(conn: AsyncConnection, user_id: int) -> User | None:
-    row = (await conn.execute(sa.select(*_COLUMNS).where(users.c.id == user_id))).first()
-    return _user(row) if row else None
+    row = (await conn.execute(sa.select(*COLUMNS).where(users.c.id == user_id))).first()
+    return from_row(row) if row else None
 
 
 async def get_by_email(conn: AsyncConnection, email: str) -> User | None:
-    row = (await conn.execute(sa.select(*_COLUMNS).where(users.c.email == email))).first()
-    return _user(row) if row else None
+    row = (await conn.execute(sa.select(*COLUMNS).where(users.c.email == email))).first()
+    return from_row(row) if row else None
 
 
 async def page(
     conn: AsyncConnection, *, search: str | None, limit: int, offset: int
 ) -> tuple[list[User], int]:
     """Users ordered by id, optionally those whose email contains `search`."""
-    query = sa.select(*_COLUMNS).order_by(users.c.id)
+    query = sa.select(*COLUMNS).order_by(users.c.id)
     if search:
         query = query.where(users.c.email.like(like_pattern(search), escape="\\"))
     total = await count(conn, query)
     rows = (await conn.execute(query.limit(limit).offset(offset))).all()
-    return [_user(r) for r in rows], total
+    return [from_row(r) for r in rows], total
 
 
 async def update(conn: AsyncConnection, user_id: int, changes: dict[str, Any]) -> User | None:
@@ -115,6 +115,19 @@ async def delete(conn: AsyncConnection, user_id: int) -> bool:
         # Their devices became orphans (ON DELETE SET NULL): owners cached for ingest changed.
         await devices_store.bump_epoch(conn)
     return result.rowcount > 0
+
+
+async def lock_active_admins(conn: AsyncConnection) -> list[int]:
+    """The ids of the enabled admins, locked until the transaction ends (MariaDB: FOR UPDATE;
+    SQLite's write transaction holds the whole database), so two transactions that each
+    remove an admin cannot both see the other one still there."""
+    query = (
+        sa.select(users.c.id)
+        .where(users.c.role == Role.ADMIN.value, users.c.disabled == sa.false())
+        .order_by(users.c.id)
+        .with_for_update()
+    )
+    return [row.id for row in await conn.execute(query)]
 
 
 async def count_active_admins(conn: AsyncConnection) -> int:

@@ -81,6 +81,7 @@ def valid_body(op: dict[str, Any], account: Actor) -> dict[str, Any] | None:
             "name": "Made",
         },
         "update_user": lambda: {"name": "Renamed"},
+        "change_password": lambda: {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
         "create_device": lambda: {"description": "Created meter", "max_hourly_kwh": 2.5},
         "update_device": lambda: {"address": "1 Changed Road"},
         "assign_device": lambda: {"user_id": account.id},

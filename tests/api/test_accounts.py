@@ -189,7 +189,10 @@ async def test_disabling_a_user_ends_their_session_at_once(client, admin, alice)
             f"/api/v1/users/{alice.id}", json={"disabled": False}, headers=admin.headers
         )
     )
-    await ok(await client.get(ME, headers=alice.headers))
+    # Enabled again, the account logs in afresh: its old sessions stay ended.
+    await problem(await client.get(ME, headers=alice.headers), 401)
+    token = (await ok(await login(client, "alice@example.com")))["access_token"]
+    await ok(await client.get(ME, headers=auth(token)))
 
 
 async def test_a_deleted_users_token_is_refused(client, admin, alice):
@@ -206,16 +209,19 @@ async def test_a_demoted_admins_token_loses_admin_rights(client, admin, make_act
             f"/api/v1/users/{other.id}", json={"role": "user"}, headers=admin.headers
         )
     )
-    # The token still says "admin"; the account decides.
+    # The token still says "admin", but the role change ended its session.
     assert jwt.decode(other.token, JWT_SECRET, algorithms=["HS256"])["role"] == "admin"
-    await problem(await client.get("/api/v1/users", headers=other.headers), 403)
-    assert (await ok(await client.get(ME, headers=other.headers)))["role"] == "user"
+    await problem(await client.get("/api/v1/users", headers=other.headers), 401)
+    token = (await ok(await login(client, other.user.email)))["access_token"]
+    await problem(await client.get("/api/v1/users", headers=auth(token)), 403)
+    assert (await ok(await client.get(ME, headers=auth(token))))["role"] == "user"
 
 
 def _claims(user_id: int, **extra: Any) -> dict[str, Any]:
     now = int(time.time())
     return {
         "sub": str(user_id),
+        "sid": "0" * 32,
         "role": "admin",
         "iat": now,
         "exp": now + 3600,
@@ -236,7 +242,9 @@ def _claims(user_id: int, **extra: Any) -> dict[str, Any]:
             id="wrong-signature",
         ),
         pytest.param(
-            lambda uid: TokenIssuer(JWT_SECRET, 60).issue(uid, Role.ADMIN, now=time.time() - 3600),
+            lambda uid: TokenIssuer(JWT_SECRET, 60).issue(
+                uid, Role.ADMIN, "0" * 32, now=time.time() - 3600
+            ),
             id="expired",
         ),
         pytest.param(

@@ -33,6 +33,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/api/v1/auth/register"): (201, 201, 201, 201),
     ("POST", "/api/v1/auth/login"): (200, 200, 200, 200),
     ("GET", "/api/v1/me"): (401, 200, 200, 200),
+    ("POST", "/api/v1/auth/logout"): (401, 204, 204, 204),
+    ("POST", "/api/v1/me/password"): (401, 204, 204, 204),
     ("GET", "/api/v1/users"): (401, 403, 403, 200),
     ("POST", "/api/v1/users"): (401, 403, 403, 201),
     ("GET", "/api/v1/users/{user_id}"): (401, 403, 403, 200),
@@ -59,6 +61,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/api/v1/alerts/{alert_id}/ack"): (401, 200, 404, 200),
 }
 BOB_MARK = "bob-private-meter-7f3a"
+# Operations that end the caller's session(s) or change its password.
+ENDS_SESSIONS = {"logout", "change_password"}
 
 
 async def ingest_token(client: TestClient, admin: Actor, device_id: int) -> str:
@@ -103,11 +107,15 @@ async def test_matrix(client, caller, admin, alice, bob, make_actor, make_device
         target_device = await make_device(alice, description="alice-meter")
         await ingest_token(client, admin, target_device["id"])
         spare = await make_actor()
+        who = actor
+        if op["operationId"] in ENDS_SESSIONS and actor is not None:
+            # Its own account of the caller's role: the caller's session must live on.
+            who = await make_actor(actor.user.role)
         url = fill_path(
             path, device_id=target_device["id"], user_id=spare.id, alert_id=alices_alert["id"]
         )
         resp = await client.request(
-            method, url, json=valid_body(op, alice), params=valid_query(op), headers=bearer(actor)
+            method, url, json=valid_body(op, alice), params=valid_query(op), headers=bearer(who)
         )
         cell = f"{caller} {method} {path}"
         if expected >= 400:

@@ -42,13 +42,26 @@ MIN_REQUESTS = 500
 # Fuzzed examples per operation and generation mode, on top of the coverage cases.
 MAX_EXAMPLES = 20
 # These hash or check a bcrypt password (cost 12, ~0.25 s each) when the input is valid.
-BCRYPT_OPERATIONS = ["register", "login", "create_user", "update_user"]
+BCRYPT_OPERATIONS = ["register", "login", "create_user", "update_user", "change_password"]
+# Logging out ends the caller's session, and every later request of the run would get 401:
+# it is left to test_authz_matrix and test_session_revocation.
+SESSION_ENDING_OPERATIONS = ["logout"]
 BCRYPT_MAX_EXAMPLES = 5
 # These document rules a JSON Schema cannot state, so schema-valid input may get 422 on its
 # meaning: ingest judges each reading (another device's id, a time in the future...) and
 # answers 422 when none was stored; daily consumption needs `to` on or after `from` and at
-# most 366 days later. Everywhere else a schema-valid request refused with 422 is a bug.
-SEMANTIC_422_OPERATIONS = ["ingest", "daily_consumption", "daily_consumption_csv"]
+# most 366 days later; a password is refused when it is a common one or the account's email,
+# and a password change needs the current password. Everywhere else a schema-valid request
+# refused with 422 is a bug.
+SEMANTIC_422_OPERATIONS = [
+    "ingest",
+    "daily_consumption",
+    "daily_consumption_csv",
+    "register",
+    "create_user",
+    "update_user",
+    "change_password",
+]
 POSITIVE_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 # Assigning a device answers 404 for a missing *user* named in the body, as documented and
 # tested (test_devices); ensure_resource_availability reads any 404 after "create device" as
@@ -266,6 +279,7 @@ def _config(bearer: str, ingest_token: str | None, *, every_zone: bool) -> schem
                         }
                     },
                 },
+                {"include-operation-id": SESSION_ENDING_OPERATIONS, "enabled": False},
                 *([] if every_zone else zone_operations),
             ],
         }

@@ -57,19 +57,22 @@ async def test_secure_cookies_behind_a_trusted_proxy_only(
     client = await aiohttp_client(create_app(config))
     page = await client.get("/login", headers={"X-Forwarded-Proto": forwarded})
     csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
-    assert bool(_cookies(page)["energymon_csrf"]["secure"]) is secure
+    # Over TLS the cookies carry the __Host- prefix.
+    prefix = "__Host-" if secure else ""
+    assert bool(_cookies(page)[prefix + "energymon_csrf"]["secure"]) is secure
     # The client speaks plain HTTP to the test server, so it would hold back a Secure cookie;
     # a browser behind the TLS proxy sends it.
+    sent = "; ".join(f"{c.key}={c.value}" for c in page.cookies.values())
     resp = await client.post(
         "/login",
         data={"email": alice.user.email, "password": PASSWORD, "csrf": csrf},
-        headers={"X-Forwarded-Proto": forwarded, "Cookie": f"energymon_csrf={csrf}"},
+        headers={"X-Forwarded-Proto": forwarded, "Cookie": sent},
         allow_redirects=False,
     )
     assert resp.status == 303
     cookies = _cookies(resp)
-    assert bool(cookies["energymon_session"]["secure"]) is secure
-    assert bool(cookies["energymon_csrf"]["secure"]) is secure
+    assert bool(cookies[prefix + "energymon_session"]["secure"]) is secure
+    assert bool(cookies[prefix + "energymon_csrf"]["secure"]) is secure
 
 
 async def test_login_form_needs_its_csrf_token(client: TestClient, alice: Actor) -> None:

@@ -172,8 +172,10 @@ async def test_update_email_name_role(client, admin, alice):
         "admin",
     )
     assert await ok(await client.get(user_url(alice.id), headers=admin.headers)) == body
-    # The new role applies to the existing token at once.
-    await ok(await client.get(USERS, headers=alice.headers))
+    # A role change ends the account's sessions; the next login has the new role.
+    await problem(await client.get(USERS, headers=alice.headers), 401)
+    token = (await ok(await login(client, "alice.new@example.com")))["access_token"]
+    await ok(await client.get(USERS, headers={"Authorization": f"Bearer {token}"}))
 
 
 async def test_update_leaves_unsent_fields_alone(client, admin, alice):

@@ -109,6 +109,7 @@ async def test_bad_credentials_are_refused(served, listen, alice, make_actor):
     issuer = TokenIssuer(JWT_SECRET, 3600)
     claims = {
         "sub": str(alice.id),
+        "sid": "0" * 32,
         "role": "user",
         "iat": int(time.time()),
         "exp": int(time.time()) + 600,
@@ -122,11 +123,13 @@ async def test_bad_credentials_are_refused(served, listen, alice, make_actor):
         "empty auth": dict(auth={}),
         "token not a string": dict(auth={"token": 17}),
         "garbage": dict(auth={"token": "not-a-jwt"}),
-        "expired": dict(auth={"token": issuer.issue(alice.id, Role.USER, now=time.time() - 7200)}),
+        "expired": dict(
+            auth={"token": issuer.issue(alice.id, Role.USER, "0" * 32, now=time.time() - 7200)}
+        ),
         "wrong signature": dict(auth={"token": _forged(claims)}),
         "alg none": dict(auth={"token": f"{none_header}.{body}."}),
         "disabled user": dict(auth={"token": disabled.token}),
-        "unknown user": dict(auth={"token": issuer.issue(987_654, Role.USER)}),
+        "unknown user": dict(auth={"token": issuer.issue(987_654, Role.USER, "0" * 32)}),
         "cookie with a forged token": dict(
             auth=None, headers={"Cookie": f"energymon_session={_forged(claims)}"}
         ),

@@ -16,8 +16,9 @@ from typing import Any
 import grpc_tools
 import pytest
 from aiohttp.test_utils import TestClient
+from grpclib import GRPCError
 from grpclib.client import Channel, Stream
-from grpclib.const import Cardinality
+from grpclib.const import Cardinality, Status
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
 from energymon import keys
@@ -52,6 +53,29 @@ async def channel(grpc_address: tuple[str, int]) -> AsyncIterator[Channel]:
 def stub(channel: Channel) -> Callable[[Actor | str], pb.ChatServiceStub]:
     """A betterproto stub (grpclib) calling as the given account or raw token."""
     return lambda actor: pb.ChatServiceStub(channel, metadata=auth(actor), timeout=WAIT)
+
+
+@contextlib.asynccontextmanager
+async def raw_subscribe(
+    channel: Channel, actor: Actor | str, conversation_id: int = 0
+) -> AsyncIterator[Stream[pb.SubscribeRequest, pb.Update]]:
+    """A Subscribe stream opened by hand (to read its ending), registered on the server."""
+    async with channel.request(
+        SUBSCRIBE, Cardinality.UNARY_STREAM, pb.SubscribeRequest, pb.Update, metadata=auth(actor)
+    ) as stream:
+        await stream.send_message(pb.SubscribeRequest(conversation_id=conversation_id), end=True)
+        await asyncio.wait_for(stream.recv_initial_metadata(), WAIT)
+        yield stream
+
+
+async def ended_with(stream: Stream[pb.SubscribeRequest, pb.Update], timeout: float) -> Status:
+    """The status a stream ends with, within `timeout` and without any further update."""
+    assert await asyncio.wait_for(stream.recv_message(), timeout) is None
+    try:
+        await stream.recv_trailing_metadata()
+    except GRPCError as exc:
+        return exc.status
+    raise AssertionError("the stream ended without an error status")
 
 
 class Updates:

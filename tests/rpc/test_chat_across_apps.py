@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 
 from grpclib.client import Channel
+from grpclib.const import Status
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
 from energymon import keys
 from energymon.app import create_app
+from energymon.models import Role
 from tests.conftest import make_config
-from tests.rpc.conftest import auth
+from tests.rpc.conftest import auth, ended_with, raw_subscribe
 
 
 async def test_a_stream_on_one_app_hears_a_post_on_another(
@@ -52,4 +54,26 @@ async def test_a_stream_on_one_app_hears_a_post_on_another(
         assert update.typing.sender_id == alice.id
     finally:
         channel_a.close()
+        channel_b.close()
+
+
+async def test_a_demotion_on_one_app_ends_the_admins_stream_on_another_at_once(
+    aiohttp_client, db_url, rabbit, names, admin, make_actor
+):
+    other = await make_actor(Role.ADMIN)
+    config = make_config(db_url, broker={"url": rabbit, "namespace": names.namespace})
+    first = await aiohttp_client(create_app(config))
+    second = await aiohttp_client(create_app(config))
+    b = second.app[keys.GRPC]
+    channel_b = Channel(b.host, b.port)
+    try:
+        async with raw_subscribe(channel_b, other) as stream:
+            resp = await first.patch(
+                f"/api/v1/users/{other.id}", json={"role": "user"}, headers=admin.headers
+            )
+            assert resp.status == 200
+            # Well within the 60 s re-check: the event ended it.
+            status = await ended_with(stream, 5)
+            assert status in {Status.UNAUTHENTICATED, Status.PERMISSION_DENIED}
+    finally:
         channel_b.close()

@@ -179,9 +179,9 @@ async def test_no_token_or_a_bad_one_is_unauthenticated(channel: Channel, stub, 
     anonymous = pb.ChatServiceStub(channel, timeout=5)
     assert await _status(anonymous.post(text("hi"))) is Status.UNAUTHENTICATED
     assert await _status(stub("not-a-jwt").history(pb.HistoryRequest())) is Status.UNAUTHENTICATED
-    expired = TokenIssuer(JWT_SECRET, 60).issue(alice.id, Role.USER, now=1_000_000)
+    expired = TokenIssuer(JWT_SECRET, 60).issue(alice.id, Role.USER, "0" * 32, now=1_000_000)
     assert await _status(stub(expired).post(text("hi"))) is Status.UNAUTHENTICATED
-    forged = TokenIssuer("another-secret-" + "y" * 40, 60).issue(alice.id, Role.ADMIN)
+    forged = TokenIssuer("another-secret-" + "y" * 40, 60).issue(alice.id, Role.ADMIN, "0" * 32)
     assert await _status(stub(forged).post(text("hi"))) is Status.UNAUTHENTICATED
     basic = pb.ChatServiceStub(channel, metadata={"authorization": f"Basic {alice.token}"})
     assert await _status(basic.post(text("hi"))) is Status.UNAUTHENTICATED

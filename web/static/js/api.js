@@ -22,6 +22,11 @@ export function cookie(name) {
   return "";
 }
 
+// Over TLS the server names its cookies with the `__Host-` prefix.
+function csrfToken() {
+  return cookie("__Host-energymon_csrf") || cookie("energymon_csrf");
+}
+
 function toLogin() {
   const here = location.pathname + location.search;
   location.assign("/login?next=" + encodeURIComponent(here));
@@ -30,7 +35,7 @@ function toLogin() {
 export async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = cookie("energymon_csrf");
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken();
   const resp = await fetch(path, {
     method,
     headers,

@@ -94,8 +94,13 @@ export async function startPage({ onAlert } = {}) {
     onAlert?.(alert);
   });
   socket.on("alert_withdrawn", withdrawBanner);
+  // Logging out here ends this page's session too: the form's own answer says where to go.
+  let loggingOut = false;
+  document.querySelector("form.logout")?.addEventListener("submit", () => {
+    loggingOut = true;
+  });
   socket.on("session_revoked", () => {
-    location.assign("/login");
+    if (!loggingOut) location.assign("/login");
   });
   socket.on("connect_error", (err) => {
     console.warn("live updates unavailable:", err.message);
