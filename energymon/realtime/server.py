@@ -35,12 +35,40 @@ MAX_FOLLOWED = 200
 Ack = dict[str, Any]
 
 
+def own_origins(environ: dict[str, Any]) -> set[str]:
+    """The origins of this server as the request names it (Host, or a proxy's forwarded host),
+    the same ones engine.io accepts when no list is configured."""
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        return set()
+    found = {f"{scheme}://{host}"}
+    if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
+        proto = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
+        forwarded = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
+        found.add(f"{proto}://{forwarded}")
+    return found
+
+
+def origin_check(allowed: tuple[str, ...]) -> Callable[[str | None, dict[str, Any]], bool]:
+    """Accept this server's own pages and the configured other origins.
+
+    engine.io adds the request's own origin only when no list is given, so a list of other
+    sites alone would lock out the server's own pages.
+    """
+    listed = frozenset(allowed)
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        return origin in listed or origin in own_origins(environ)
+
+    return check
+
+
 def build_server(config: RealtimeConfig) -> socketio.AsyncServer:
     """The AsyncServer; handlers are registered when the services exist (at startup)."""
     return socketio.AsyncServer(
         async_mode="aiohttp",
-        # None: same origin only (engine.io compares Origin with the request's own host).
-        cors_allowed_origins=list(config.allowed_origins) or None,
+        cors_allowed_origins=origin_check(config.allowed_origins),
         cors_credentials=True,
         # Small JSON events only; anything bigger is not a client of ours.
         max_http_buffer_size=64 * 1024,

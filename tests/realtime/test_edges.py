@@ -1,0 +1,76 @@
+"""Socket.IO edges: the server's own origin, hostile event data, and races with disconnects."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from energymon.app import create_app
+from tests.conftest import make_config
+
+DASHBOARD = "https://dash.example.net"
+
+
+@pytest.fixture
+async def url_with_other_origin(aiohttp_server, db_url) -> str:
+    """A served app whose `realtime.allowed_origins` names another site."""
+    app = create_app(make_config(db_url, realtime={"allowed_origins": [DASHBOARD]}))
+    return str((await aiohttp_server(app)).make_url("")).rstrip("/")
+
+
+async def polling_connect(url: str, headers: dict[str, str], auth: Any) -> str:
+    """A Socket.IO connect over long-polling, spoken by hand (the client's polling disconnect
+    waits for a ping period): the server's answer packet, `0{...}` when connected."""
+    base = f"{url}/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.get(base) as resp:
+            assert resp.status == 200, (resp.status, await resp.text())
+            sid = json.loads((await resp.text())[1:])["sid"]
+        packet = "40" + (json.dumps(auth) if auth is not None else "")
+        async with session.post(f"{base}&sid={sid}", data=packet) as resp:
+            assert resp.status == 200, await resp.text()
+        async with session.get(f"{base}&sid={sid}") as resp:
+            answer = await resp.text()
+        async with session.post(f"{base}&sid={sid}", data="1"):  # engine.io close
+            pass
+    return answer.removeprefix("4")
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+@pytest.mark.parametrize("credential", ["token", "cookie"])
+async def test_the_servers_own_origin_is_accepted_beside_the_listed_ones(
+    url_with_other_origin, alice, transport, credential
+):
+    url = url_with_other_origin
+    for origin in (url, DASHBOARD):
+        headers = {"Origin": origin}
+        auth = None
+        if credential == "cookie":
+            headers["Cookie"] = f"energymon_session={alice.token}"
+        else:
+            auth = {"token": alice.token}
+        if transport == "polling":
+            assert (await polling_connect(url, headers, auth)).startswith("0{"), origin
+            continue
+        client = socketio.AsyncClient(reconnection=False)
+        try:
+            await client.connect(url, auth=auth, headers=headers, transports=[transport])
+            assert client.connected, origin
+        finally:
+            await client.disconnect()
+
+
+async def test_other_origins_stay_refused_when_some_are_listed(url_with_other_origin, alice):
+    client = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(
+            url_with_other_origin,
+            auth={"token": alice.token},
+            headers={"Origin": "https://evil.example"},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
