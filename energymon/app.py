@@ -68,9 +68,14 @@ def energymon_version() -> str:
         return "0+unknown"
 
 
-async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    # aiohttp would name itself and Python with their versions: a map for an attacker.
+    response.headers["Server"] = "energymon"
+    if request.path.startswith("/api/"):
+        # Answers carry one account's data: no browser or proxy cache may keep them.
+        response.headers["Cache-Control"] = "no-store"
 
 
 def _database(config: Config):  # type: ignore[no-untyped-def]
