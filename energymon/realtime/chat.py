@@ -137,6 +137,10 @@ class ChatBridge:
                 return {"ok": True, **await work(principal, data)}
             except DomainError as exc:
                 return {"ok": False, "error": exc.detail}
+            except Exception:
+                # Every event gets an answer: a bug is logged once, the client learns it failed.
+                _LOGGER.exception("chat event failed")
+                return {"ok": False, "error": "internal error"}
 
         return handle
 

@@ -11,8 +11,15 @@ import socketio
 
 from energymon.app import create_app
 from tests.conftest import make_config
+from tests.realtime.conftest import Api
 
 DASHBOARD = "https://dash.example.net"
+
+
+@pytest.fixture
+async def served(aiohttp_server, config, http):
+    server = await aiohttp_server(create_app(config))
+    return Api(str(server.make_url("")).rstrip("/"), http)
 
 
 @pytest.fixture
@@ -74,3 +81,32 @@ async def test_other_origins_stay_refused_when_some_are_listed(url_with_other_or
             transports=["websocket"],
             wait_timeout=10,
         )
+
+
+HUGE = [2**63, 2**64 + 5, -(2**63) - 1, 10**30]
+
+
+@pytest.mark.parametrize("number", HUGE)
+@pytest.mark.parametrize(
+    ("event", "data"),
+    [
+        ("chat_send", {"text": "hi", "user_id": "N"}),
+        ("chat_history", {"user_id": "N"}),
+        ("chat_history", {"before": "N"}),
+        ("chat_read", {"message_id": "N"}),
+        ("chat_typing", {"user_id": "N"}),
+        ("chat_conversations", {"offset": "N"}),
+        ("subscribe_device", {"device_id": "N"}),
+    ],
+)
+async def test_out_of_range_integers_get_an_error_ack(
+    served, listen, admin, caplog, event, data, number
+):
+    tab = await listen(served.url, admin)
+    payload = {k: number if v == "N" else v for k, v in data.items()}
+    answer = await tab.call(event, payload)
+    assert answer["ok"] is False, answer
+    assert isinstance(answer["error"], str) and answer["error"], answer
+    assert "Traceback" not in caplog.text
+    # The connection still works afterwards.
+    assert (await tab.call("chat_conversations", {}))["ok"] is True
