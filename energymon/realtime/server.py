@@ -195,7 +195,10 @@ class Realtime:
 
     async def _principal(self, sid: str) -> Principal:
         """The account behind a connection, checked again (disabled users are refused)."""
-        session = await self._sio.get_session(sid)
+        try:
+            session = await self._sio.get_session(sid)
+        except KeyError:
+            raise Unauthorized("this connection has ended") from None
         return await self._accounts.authenticate(session["token"])
 
     async def subscribe_device(self, sid: str, data: Any) -> Ack:
@@ -208,7 +211,13 @@ class Realtime:
             raise BadRequest(f"at most {MAX_FOLLOWED} devices can be followed at once")
         watcher = None if principal.is_admin else principal.user_id
         await self._bridge.follow(sid, device_id, watcher)
-        await self._sio.enter_room(sid, device_room(device_id))
+        try:
+            # Raises when the connection ended during the checks above: its disconnect
+            # handler has run already, so this is the last chance to stop following.
+            await self._sio.enter_room(sid, device_room(device_id))
+        except (KeyError, ValueError):
+            self._bridge.unfollow(sid, device_id)
+            raise Unauthorized("this connection has ended") from None
         # Looked up again after joining: an owner change committed in between is either seen
         # here or announced after, and its event takes this socket out of the room.
         try:

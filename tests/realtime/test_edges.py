@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
 import socketio
 
+from energymon import events as ev
+from energymon import keys
 from energymon.app import create_app
 from tests.conftest import make_config
-from tests.realtime.conftest import Api
+from tests.realtime.conftest import Api, make_device
 
 DASHBOARD = "https://dash.example.net"
 
@@ -110,3 +114,34 @@ async def test_out_of_range_integers_get_an_error_ack(
     assert "Traceback" not in caplog.text
     # The connection still works afterwards.
     assert (await tab.call("chat_conversations", {}))["ok"] is True
+
+
+async def test_a_subscribe_racing_a_disconnect_leaves_nothing_followed(
+    aiohttp_server, config, http, listen, admin, alice
+):
+    app = create_app(config)
+    server = await aiohttp_server(app)
+    api = Api(str(server.make_url("")).rstrip("/"), http)
+    meter = await make_device(api, admin, alice)
+    bridge = app[keys.BRIDGE]
+    # The disconnect lands at a different point of the server's checks each round: this
+    # varies the interleaving, it synchronises nothing.
+    for round_ in range(40):
+        tab = await listen(api.url, alice)
+        await tab.client.emit("subscribe_device", {"device_id": meter.id})
+        await asyncio.sleep(round_ / 4000)
+        await tab.client.disconnect()
+    await wait_until(lambda: not app[keys.SIO].eio.sockets)
+    # Once the last handler has finished, nobody is followed: readings are not even built.
+    await wait_until(lambda: not bridge.wants(ev.READING_STORED))
+    tab = await listen(api.url, alice)
+    assert await tab.call("subscribe_device", {"device_id": meter.id}) == {"ok": True}
+    assert bridge.wants(ev.READING_STORED)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll `condition` on the loop until it holds; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
