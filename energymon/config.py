@@ -125,6 +125,8 @@ class GrpcConfig(_Section):
     # How often an open update stream re-checks its token and account (expired or disabled
     # ends the stream with UNAUTHENTICATED).
     stream_recheck_seconds: float = Field(60.0, gt=0, le=3600)
+    # Update streams one account may hold open at once (a few devices with a tab or two).
+    max_streams_per_account: int = Field(16, ge=1, le=10_000)
 
 
 class Config(_Section):
