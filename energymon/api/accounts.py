@@ -5,6 +5,7 @@ from __future__ import annotations
 from energymon import keys
 from energymon.api.router import ApiRouter, Call
 from energymon.api.schemas import LoginIn, RegisterIn, TokenOut, UserOut
+from energymon.api.session import client_address
 
 router = ApiRouter()
 
@@ -44,7 +45,7 @@ async def login(call: Call) -> TokenOut:
     with `Retry-After`."""
     body: LoginIn = call.body
     session = await call.app[keys.ACCOUNTS].login(
-        email=body.email, password=body.password, address=call.request.remote or "unknown"
+        email=body.email, password=body.password, address=client_address(call.request)
     )
     return TokenOut(
         access_token=session.token, expires_in=session.expires_in, user=UserOut.of(session.user)

@@ -27,6 +27,17 @@ def is_secure(request: web.Request) -> bool:
     return False
 
 
+def client_address(request: web.Request) -> str:
+    """The caller's address: behind a trusted proxy, the right-most `X-Forwarded-For` entry
+    (the one the proxy added; anything left of it the client could have written)."""
+    if request.app[keys.CONFIG].server.trust_proxy:
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:64]
+    return request.remote or "unknown"
+
+
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 

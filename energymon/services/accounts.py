@@ -55,19 +55,20 @@ class AccountService:
             )
 
     async def login(self, *, email: str, password: str, address: str) -> Session:
-        """Check the password (throttled per account and address) and issue a token."""
+        """Check the password (throttled per account and client, and per client); issue a token."""
         email = normalize_email(email)
-        self._throttle.check(email, address)
-        async with self._db.read() as conn:
-            user = await users_store.get_by_email(conn, email)
-        ok = await self._hasher.verify(password, user.password_hash if user else None)
-        if not ok or user is None:
-            self._throttle.failed(email, address)
-            _LOGGER.info("failed login for %r from %s", email, address)
-            raise Unauthorized("wrong email or password")
+        # Counted from now on, so parallel guesses are throttled before any is checked.
+        with self._throttle.attempt(email, address) as attempt:
+            async with self._db.read() as conn:
+                user = await users_store.get_by_email(conn, email)
+            ok = await self._hasher.verify(password, user.password_hash if user else None)
+            if not ok or user is None:
+                attempt.failed()
+                _LOGGER.info("failed login for %r from %s", email, address)
+                raise Unauthorized("wrong email or password")
+            attempt.succeeded()
         if user.disabled:
             raise Unauthorized("this account is disabled")
-        self._throttle.succeeded(email)
         token = self._tokens.issue(user.id, user.role)
         return Session(token=token, expires_in=self._tokens.ttl_seconds, user=user)
 
