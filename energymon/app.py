@@ -16,7 +16,7 @@ from energymon.api import accounts, alerts, consumption, devices, health, ingest
 from energymon.api.openapi import build_openapi
 from energymon.api.problems import problems_middleware
 from energymon.auth.passwords import PasswordHasher
-from energymon.auth.throttle import LoginThrottle
+from energymon.auth.throttle import LoginThrottle, TokenBuckets
 from energymon.auth.tokens import TokenIssuer
 from energymon.config import Config
 from energymon.events import make_hub
@@ -110,7 +110,14 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
             window_seconds=config.auth.login_window_seconds,
         )
         app[keys.HUB] = hub = make_hub(config.broker)
-        app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle)
+        registrations = TokenBuckets(
+            config.limits.registrations_per_hour / 3600,
+            config.limits.registrations_per_hour,
+            what="registrations from this address",
+        )
+        app[keys.ACCOUNTS] = AccountService(
+            db, hasher, tokens, throttle, registrations=registrations
+        )
         app[keys.USERS] = UserService(db, hasher, hub)
         devices_service = DeviceService(db, hub)
         app[keys.DEVICES] = devices_service
@@ -118,7 +125,12 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
         app[keys.INGEST_TOKENS] = IngestTokenService(db)
         app[keys.CONSUMPTION] = ConsumptionService(db, devices_service)
         app[keys.ALERTS] = AlertService(db)
-        app[keys.CHAT] = ChatService(db, hub)
+        app[keys.CHAT] = ChatService(
+            db,
+            hub,
+            messages_per_minute=config.limits.chat_messages_per_minute,
+            typing_per_minute=config.limits.chat_typing_per_minute,
+        )
         yield
 
     return ctx

@@ -129,6 +129,21 @@ class GrpcConfig(_Section):
     max_streams_per_account: int = Field(16, ge=1, le=10_000)
 
 
+class LimitsConfig(_Section):
+    """Rate limits: token buckets per account (chat, socket events) and per address."""
+
+    # Chat messages one account may post (gRPC and Socket.IO together): a burst of this
+    # many, refilled over a minute.
+    chat_messages_per_minute: int = Field(30, ge=1, le=100_000)
+    # Typing start/stop events per account, the same way.
+    chat_typing_per_minute: int = Field(120, ge=1, le=100_000)
+    # Socket.IO events (any kind) per account: this many a second, bursts up to the burst.
+    socket_events_per_second: float = Field(10.0, gt=0, le=10_000)
+    socket_events_burst: int = Field(50, ge=1, le=100_000)
+    # Accounts one client address may register: a burst of this many, refilled over an hour.
+    registrations_per_hour: int = Field(10, ge=1, le=100_000)
+
+
 class Config(_Section):
     """The whole validated configuration."""
 
@@ -138,6 +153,7 @@ class Config(_Section):
     broker: BrokerConfig = BrokerConfig()
     realtime: RealtimeConfig = RealtimeConfig()
     grpc: GrpcConfig = GrpcConfig()
+    limits: LimitsConfig = LimitsConfig()
     demo: bool = False
 
     def require_secret(self) -> None:

@@ -19,13 +19,16 @@ router = ApiRouter()
     body=RegisterIn,
     response=UserOut,
     status=201,
-    errors=(409,),
+    errors=(409, 429),
 )
 async def register(call: Call) -> UserOut:
     """Anyone may register; the new account has the `user` role. Log in afterwards."""
     body: RegisterIn = call.body
     user = await call.app[keys.ACCOUNTS].register(
-        email=body.email, password=body.password, name=body.name
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        address=client_address(call.request),
     )
     return UserOut.of(user)
 

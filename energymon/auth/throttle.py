@@ -182,3 +182,48 @@ class LoginThrottle:
                 "too many failed logins: wait before trying again", retry_after=math.ceil(wait)
             )
         return Attempt(self, key, address)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class TokenBuckets:
+    """One token bucket per key (an account, an address): `burst` at once, then `rate` a
+    second. A bucket dropped from the bounded table comes back full, which costs an
+    attacker nothing they could not get by waiting."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        what: str,
+        clock: Callable[[], float] = time.monotonic,
+        max_tracked: int = MAX_TRACKED,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._what = what
+        self._clock = clock
+        self._buckets: _Table[object, _Bucket] = _Table(
+            max_tracked, lambda: _Bucket(float(burst), clock())
+        )
+
+    def take(self, key: object) -> None:
+        """Spend one token of `key`'s bucket, or raise TooManyRequests with the wait."""
+        now = self._clock()
+        bucket = self._buckets.setdefault(key)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens < 1:
+            raise TooManyRequests(
+                f"too many {self._what}: slow down",
+                retry_after=math.ceil((1 - bucket.tokens) / self.rate),
+            )
+        bucket.tokens -= 1
+
+    def tracked(self) -> int:
+        return len(self._buckets)

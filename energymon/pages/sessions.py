@@ -130,7 +130,12 @@ async def register_submit(request: web.Request) -> web.StreamResponse:
                 "name": form.get("name", "").strip(),
             }
         )
-        await accounts.register(email=body.email, password=body.password, name=body.name)
+        await accounts.register(
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            address=session.client_address(request),
+        )
         login = await accounts.login(
             email=body.email, password=body.password, address=session.client_address(request)
         )

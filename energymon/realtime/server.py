@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 import socketio
 
+from energymon.auth.throttle import TokenBuckets
 from energymon.config import RealtimeConfig
 from energymon.errors import BadRequest, DomainError, Unauthorized
 from energymon.models import Principal
@@ -139,11 +140,14 @@ class Realtime:
         accounts: AccountService,
         devices: DeviceService,
         bridge: Bridge,
+        *,
+        events: TokenBuckets,
     ) -> None:
         self._sio = sio
         self._accounts = accounts
         self._devices = devices
         self._bridge = bridge
+        self._events = events
         self._expiry: dict[str, asyncio.TimerHandle] = {}
 
     def register(self) -> None:
@@ -199,6 +203,7 @@ class Realtime:
             session = await self._sio.get_session(sid)
         except KeyError:
             raise Unauthorized("this connection has ended") from None
+        self._events.take(session["user_id"])
         return await self._accounts.authenticate(session["token"])
 
     async def subscribe_device(self, sid: str, data: Any) -> Ack:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from energymon.auth.passwords import PasswordHasher
-from energymon.auth.throttle import LoginThrottle
+from energymon.auth.throttle import LoginThrottle, TokenBuckets
 from energymon.auth.tokens import TokenIssuer
 from energymon.errors import Unauthorized
 from energymon.models import Principal, Role, User
@@ -35,15 +35,19 @@ class AccountService:
         hasher: PasswordHasher,
         tokens: TokenIssuer,
         throttle: LoginThrottle,
+        *,
+        registrations: TokenBuckets,
     ) -> None:
         self._db = db
         self._hasher = hasher
         self._tokens = tokens
         self._throttle = throttle
+        self._registrations = registrations
 
-    async def register(self, *, email: str, password: str, name: str) -> User:
-        """Create a normal user account."""
+    async def register(self, *, email: str, password: str, name: str, address: str) -> User:
+        """Create a normal user account (a limited number per client address)."""
         email = storable_email(email)
+        self._registrations.take(address)
         password_hash = await self._hasher.hash(password)
         async with self._db.write() as conn:
             return await users_store.insert(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from energymon.auth.throttle import TokenBuckets
 from energymon.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from energymon.events import Event, EventHub
 from energymon.models import ChatMessage, Conversation, Principal, Role
@@ -125,9 +126,21 @@ class HistoryPage:
 class ChatService:
     """The chat rules, over storage and the event hub; transports only translate."""
 
-    def __init__(self, db: Database, hub: EventHub) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hub: EventHub,
+        *,
+        messages_per_minute: int = 30,
+        typing_per_minute: int = 120,
+    ) -> None:
         self._db = db
         self._hub = hub
+        # Per account, whichever transport the call comes through.
+        self._messages = TokenBuckets(
+            messages_per_minute / 60, messages_per_minute, what="chat messages"
+        )
+        self._typing = TokenBuckets(typing_per_minute / 60, typing_per_minute, what="typing events")
         # Per conversation: write and announce in one order, so every stream sees messages in
         # id order. [lock, holders] so the entry goes away when nobody uses it.
         self._locks: dict[int, list[Any]] = {}
@@ -196,6 +209,7 @@ class ChatService:
         """Store a message from the caller and announce it, with the other side's unread."""
         cid = self.conversation_of(principal, conversation_id)
         text = validate_text(text)
+        self._messages.take(principal.user_id)
         side = side_of(principal)
         async with self._serial(cid):
             async with self._db.write() as conn:
@@ -223,6 +237,7 @@ class ChatService:
     async def typing(self, principal: Principal, conversation_id: int | None, typing: bool) -> None:
         """Tell the other side the caller started or stopped typing (not stored)."""
         cid = self.conversation_of(principal, conversation_id)
+        self._typing.take(principal.user_id)
         if principal.is_admin:
             async with self._db.read() as conn:
                 await self._check_exists(conn, cid)

@@ -205,6 +205,25 @@ async def test_behind_a_proxy_each_client_has_its_own_count(aiohttp_client, db_u
     await ok(await login_from("192.0.2.44", PASSWORD))
 
 
+async def test_registrations_per_address_are_limited(aiohttp_client, db_url):
+    cfg = make_config(db_url, server={"trust_proxy": True}, limits={"registrations_per_hour": 2})
+    client = await aiohttp_client(create_app(cfg))
+
+    async def register(n: int, address: str):
+        return await client.post(
+            REGISTER,
+            json={"email": f"new{n}@example.com", "password": PASSWORD, "name": "New"},
+            headers={"X-Forwarded-For": address},
+        )
+
+    await ok(await register(1, "203.0.113.9"), 201)
+    await ok(await register(2, "203.0.113.9"), 201)
+    resp = await register(3, "203.0.113.9")
+    await problem(resp, 429)
+    assert int(resp.headers["Retry-After"]) >= 1
+    await ok(await register(4, "192.0.2.44"), 201)
+
+
 # ---- tokens that must stop working ---------------------------------------------------------
 
 

@@ -145,3 +145,20 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"
         await asyncio.sleep(0.01)
+
+
+async def test_socket_events_per_account_are_rate_limited(
+    aiohttp_server, db_url, listen, alice, bob
+):
+    limits = {"socket_events_burst": 5, "socket_events_per_second": 0.01}
+    app = create_app(make_config(db_url, limits=limits))
+    url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    first, second = await listen(url, alice), await listen(url, alice)
+    for n in range(5):
+        tab = first if n % 2 else second  # one budget for all of an account's connections
+        assert (await tab.call("chat_history", {}))["ok"] is True
+    for tab, event in ((first, "chat_history"), (second, "subscribe_device")):
+        answer = await tab.call(event, {"device_id": 1} if event == "subscribe_device" else {})
+        assert answer["ok"] is False and "too many socket events" in answer["error"], answer
+    other = await listen(url, bob)
+    assert (await other.call("chat_history", {}))["ok"] is True

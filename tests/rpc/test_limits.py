@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import socketio
+from aiohttp.test_utils import TestClient
 from grpclib import GRPCError
 from grpclib.client import Channel
 from grpclib.const import Status
@@ -53,7 +55,11 @@ async def test_a_128_mib_post_is_refused_without_growing_the_server(tmp_path, db
 
 @pytest.fixture
 def config(db_url):
-    return make_config(db_url, grpc={"max_streams_per_account": 2})
+    return make_config(
+        db_url,
+        grpc={"max_streams_per_account": 2},
+        limits={"chat_messages_per_minute": 3, "chat_typing_per_minute": 2},
+    )
 
 
 async def test_open_streams_per_account_are_bounded(subscribe, stub, alice, bob):
@@ -86,3 +92,32 @@ async def wait_for_a_place(subscribe, actor: Actor, timeout: float = WAIT):
         except GRPCError as exc:
             assert exc.status is Status.RESOURCE_EXHAUSTED
             assert asyncio.get_running_loop().time() < deadline, "the place was never freed"
+
+
+async def test_chat_limits_are_shared_by_grpc_and_socketio(client: TestClient, stub, alice, bob):
+    tab = socketio.AsyncClient(reconnection=False)
+    await tab.connect(
+        str(client.make_url("/")), auth={"token": alice.token}, transports=["websocket"]
+    )
+    try:
+        post = pb.PostRequest(type=pb.MessageType.CONTENT, text="hi")
+        await stub(alice).post(post)
+        await stub(alice).post(post)
+        assert (await tab.call("chat_send", {"text": "hi"}, timeout=WAIT))["ok"] is True
+        # The fourth message within the minute, through either transport:
+        with pytest.raises(GRPCError) as refused:
+            await stub(alice).post(post)
+        assert refused.value.status is Status.RESOURCE_EXHAUSTED
+        answer = await tab.call("chat_send", {"text": "hi"}, timeout=WAIT)
+        assert answer["ok"] is False and "too many chat messages" in answer["error"]
+        # Typing has its own budget.
+        typing = pb.PostRequest(type=pb.MessageType.TYPING_START)
+        await stub(alice).post(typing)
+        assert (await tab.call("chat_typing", {"typing": False}, timeout=WAIT))["ok"] is True
+        with pytest.raises(GRPCError) as refused:
+            await stub(alice).post(typing)
+        assert refused.value.status is Status.RESOURCE_EXHAUSTED
+        # Another account has its own.
+        await stub(bob).post(post)
+    finally:
+        await tab.disconnect()
