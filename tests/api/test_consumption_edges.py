@@ -60,13 +60,17 @@ async def test_readings_at_the_ends_of_time_are_answered(client, alice, make_dev
             await ok(resp)
 
 
-async def test_a_late_but_valid_day_is_answered(client, alice, make_device):
+@pytest.mark.parametrize("day", ["1970-01-02", "2999-12-31", "9998-12-31"])
+@pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Etc/GMT+12"])
+async def test_the_first_and_last_days_are_answered(client, alice, make_device, day, tz):
     device = await make_device(alice)
+    base = f"/api/v1/devices/{device['id']}/consumption"
     body = await ok(
+        await client.get(f"{base}/hourly", params={"date": day, "tz": tz}, headers=alice.headers)
+    )
+    assert body["hours"] and all(h["kwh"] is None for h in body["hours"])
+    await ok(
         await client.get(
-            f"/api/v1/devices/{device['id']}/consumption/hourly",
-            params={"date": "2999-12-31", "tz": "Pacific/Kiritimati"},
-            headers=alice.headers,
+            f"{base}/daily.csv", params={"from": day, "to": day, "tz": tz}, headers=alice.headers
         )
     )
-    assert all(h["kwh"] is None for h in body["hours"])
