@@ -47,8 +47,15 @@ BCRYPT_MAX_EXAMPLES = 5
 # These document rules a JSON Schema cannot state, so schema-valid input may get 422 on its
 # meaning: ingest judges each reading (another device's id, a time in the future...) and
 # answers 422 when none was stored; daily consumption needs `to` on or after `from` and at
-# most 366 days later. Everywhere else a schema-valid request refused with 422 is a bug.
-SEMANTIC_422_OPERATIONS = ["ingest", "daily_consumption", "daily_consumption_csv"]
+# most 366 days later; consumption days lie within 1970-01-02..9998-12-31 (a date string's
+# schema cannot bound it). Everywhere else a schema-valid request refused with 422 is a bug.
+SEMANTIC_422_OPERATIONS = [
+    "ingest",
+    "daily_consumption",
+    "daily_consumption_csv",
+    "hourly_consumption",
+    "hourly_consumption_csv",
+]
 POSITIVE_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 # Assigning a device answers 404 for a missing *user* named in the body, as documented and
 # tested (test_devices); ensure_resource_availability reads any 404 after "create device" as
