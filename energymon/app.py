@@ -16,7 +16,7 @@ from energymon.api import accounts, alerts, consumption, devices, health, ingest
 from energymon.api.openapi import build_openapi
 from energymon.api.problems import problems_middleware
 from energymon.auth.passwords import PasswordHasher
-from energymon.auth.throttle import LoginThrottle
+from energymon.auth.throttle import LoginThrottle, TokenBuckets
 from energymon.auth.tokens import TokenIssuer
 from energymon.config import Config
 from energymon.events import make_hub
@@ -68,9 +68,14 @@ def energymon_version() -> str:
         return "0+unknown"
 
 
-async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    # aiohttp would name itself and Python with their versions: a map for an attacker.
+    response.headers["Server"] = "energymon"
+    if request.path.startswith("/api/"):
+        # Answers carry one account's data: no browser or proxy cache may keep them.
+        response.headers["Cache-Control"] = "no-store"
 
 
 def _database(config: Config):  # type: ignore[no-untyped-def]
@@ -105,7 +110,14 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
             window_seconds=config.auth.login_window_seconds,
         )
         app[keys.HUB] = hub = make_hub(config.broker)
-        app[keys.ACCOUNTS] = AccountService(db, hasher, tokens, throttle, hub=hub)
+        registrations = TokenBuckets(
+            config.limits.registrations_per_hour / 3600,
+            config.limits.registrations_per_hour,
+            what="registrations from this address",
+        )
+        app[keys.ACCOUNTS] = AccountService(
+            db, hasher, tokens, throttle, hub=hub, registrations=registrations
+        )
         app[keys.USERS] = UserService(db, hasher, hub)
         devices_service = DeviceService(db, hub)
         app[keys.DEVICES] = devices_service
@@ -113,7 +125,12 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
         app[keys.INGEST_TOKENS] = IngestTokenService(db)
         app[keys.CONSUMPTION] = ConsumptionService(db, devices_service)
         app[keys.ALERTS] = AlertService(db)
-        app[keys.CHAT] = ChatService(db, hub)
+        app[keys.CHAT] = ChatService(
+            db,
+            hub,
+            messages_per_minute=config.limits.chat_messages_per_minute,
+            typing_per_minute=config.limits.chat_typing_per_minute,
+        )
         yield
 
     return ctx

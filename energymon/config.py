@@ -132,6 +132,23 @@ class GrpcConfig(_Section):
     # How often an open update stream re-checks its token and account (expired or disabled
     # ends the stream with UNAUTHENTICATED).
     stream_recheck_seconds: float = Field(60.0, gt=0, le=3600)
+    # Update streams one account may hold open at once (a few devices with a tab or two).
+    max_streams_per_account: int = Field(16, ge=1, le=10_000)
+
+
+class LimitsConfig(_Section):
+    """Rate limits: token buckets per account (chat, socket events) and per address."""
+
+    # Chat messages one account may post (gRPC and Socket.IO together): a burst of this
+    # many, refilled over a minute.
+    chat_messages_per_minute: int = Field(30, ge=1, le=100_000)
+    # Typing start/stop events per account, the same way.
+    chat_typing_per_minute: int = Field(120, ge=1, le=100_000)
+    # Socket.IO events (any kind) per account: this many a second, bursts up to the burst.
+    socket_events_per_second: float = Field(10.0, gt=0, le=10_000)
+    socket_events_burst: int = Field(50, ge=1, le=100_000)
+    # Accounts one client address may register: a burst of this many, refilled over an hour.
+    registrations_per_hour: int = Field(10, ge=1, le=100_000)
 
 
 class Config(_Section):
@@ -143,6 +160,7 @@ class Config(_Section):
     broker: BrokerConfig = BrokerConfig()
     realtime: RealtimeConfig = RealtimeConfig()
     grpc: GrpcConfig = GrpcConfig()
+    limits: LimitsConfig = LimitsConfig()
     demo: bool = False
 
     def require_secret(self) -> None:

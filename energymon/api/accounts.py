@@ -5,6 +5,7 @@ from __future__ import annotations
 from energymon import keys
 from energymon.api.router import ApiRouter, Call, Reply
 from energymon.api.schemas import LoginIn, PasswordChangeIn, RegisterIn, TokenOut, UserOut
+from energymon.api.session import client_address
 
 router = ApiRouter()
 
@@ -18,13 +19,16 @@ router = ApiRouter()
     body=RegisterIn,
     response=UserOut,
     status=201,
-    errors=(409,),
+    errors=(409, 429),
 )
 async def register(call: Call) -> UserOut:
     """Anyone may register; the new account has the `user` role. Log in afterwards."""
     body: RegisterIn = call.body
     user = await call.app[keys.ACCOUNTS].register(
-        email=body.email, password=body.password, name=body.name
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        address=client_address(call.request),
     )
     return UserOut.of(user)
 
@@ -44,7 +48,7 @@ async def login(call: Call) -> TokenOut:
     with `Retry-After`."""
     body: LoginIn = call.body
     session = await call.app[keys.ACCOUNTS].login(
-        email=body.email, password=body.password, address=call.request.remote or "unknown"
+        email=body.email, password=body.password, address=client_address(call.request)
     )
     return TokenOut(
         access_token=session.token, expires_in=session.expires_in, user=UserOut.of(session.user)

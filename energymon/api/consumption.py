@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 from energymon import keys
@@ -26,19 +27,33 @@ from energymon.services.readings import mwh_to_kwh
 
 router = ApiRouter()
 TAG = "consumption"
+MAX_EXPORT_ROWS = 100_000
 BASE = "/api/v1/devices/{device_id}"
 
 
-def _csv(header: list[str], rows: list[list[object]], filename: str) -> Reply:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+def _csv(header: list[str], pages: AsyncIterator[Iterable[list[object]]], filename: str) -> Reply:
+    """A CSV download sent page by page as the rows are read, never built whole."""
+
+    async def chunks() -> AsyncIterator[str]:
+        yield _csv_text([header])
+        async for rows in pages:
+            yield _csv_text(rows)
+
     return Reply(
         200,
-        text=out.getvalue(),
+        chunks=chunks(),
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _csv_text(rows: Iterable[list[object]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+async def _one_page(rows: list[list[object]]) -> AsyncIterator[list[list[object]]]:
+    yield rows
 
 
 async def _hourly(call: Call) -> HourlyOut:
@@ -96,7 +111,7 @@ async def hourly_consumption_csv(call: Call) -> Reply:
         for h in result.hours
     ]
     filename = f"device-{result.device_id}-{result.date}-hourly.csv"
-    return _csv(["hour_start", "kwh", "readings", "over_limit"], rows, filename)
+    return _csv(["hour_start", "kwh", "readings", "over_limit"], _one_page(rows), filename)
 
 
 async def _daily(call: Call) -> DailyOut:
@@ -152,7 +167,9 @@ async def daily_consumption_csv(call: Call) -> Reply:
     rows: list[list[object]] = [
         [d.date.isoformat(), "" if d.kwh is None else d.kwh, d.hours_with_data] for d in result.days
     ]
-    return _csv(["date", "kwh", "hours_with_data"], rows, f"device-{result.device_id}-daily.csv")
+    return _csv(
+        ["date", "kwh", "hours_with_data"], _one_page(rows), f"device-{result.device_id}-daily.csv"
+    )
 
 
 def _bounds(q: ReadingsQuery) -> tuple[int, int]:
@@ -211,11 +228,23 @@ async def list_readings(call: Call) -> ReadingPage:
     media_type="text/csv",
 )
 async def readings_csv(call: Call) -> Reply:
-    """Readings in [from, to) as CSV (ts,value_kwh,consumption_kwh), up to 100,000 rows."""
-    page = await _readings(call, 100_000)
-    rows: list[list[object]] = [
-        [r.ts.isoformat(), r.value_kwh, r.consumption_kwh] for r in page.items
-    ]
-    return _csv(
-        ["ts", "value_kwh", "consumption_kwh"], rows, f"device-{page.device_id}-readings.csv"
+    """Readings in [from, to) as CSV (ts,value_kwh,consumption_kwh), up to 100,000 rows,
+    sent as they are read."""
+    q: ReadingsQuery = call.query
+    start, end = _bounds(q)
+    device, pages = await call.app[keys.CONSUMPTION].export(
+        call.me, call.path["device_id"], start, end, limit=MAX_EXPORT_ROWS
     )
+
+    async def rows() -> AsyncIterator[list[list[object]]]:
+        async for page in pages:
+            yield [
+                [
+                    datetime.fromtimestamp(r.ts, UTC).isoformat(),
+                    mwh_to_kwh(r.value_mwh),
+                    mwh_to_kwh(r.consumption_mwh),
+                ]
+                for r in page
+            ]
+
+    return _csv(["ts", "value_kwh", "consumption_kwh"], rows(), f"device-{device.id}-readings.csv")

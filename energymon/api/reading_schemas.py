@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 from energymon.api.schemas import Id, Out, PageQuery, Query
 
 MAX_BATCH = 10_000
+# Local days a consumption query may name: their midnights (in any zone, and the day after
+# the last) must stay within what datetime and Unix seconds can hold.
+FIRST_DAY = dt.date(1970, 1, 2)
+LAST_DAY = dt.date(9998, 12, 31)
 
 
 class ReadingIn(BaseModel):
@@ -90,12 +94,23 @@ class ZoneQuery(Query):
 
 
 class HourlyQuery(ZoneQuery):
-    date: dt.date = Field(description="The local day, YYYY-MM-DD.")
+    date: dt.date = Field(
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description="The local day, YYYY-MM-DD (1970-01-02 to 9998-12-31).",
+    )
 
 
 class DailyQuery(ZoneQuery):
-    start: dt.date = Field(alias="from", description="First local day, YYYY-MM-DD.")
-    end: dt.date = Field(alias="to", description="Last local day, YYYY-MM-DD (at most 366 days).")
+    start: dt.date = Field(
+        alias="from", ge=FIRST_DAY, le=LAST_DAY, description="First local day, YYYY-MM-DD."
+    )
+    end: dt.date = Field(
+        alias="to",
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description="Last local day, YYYY-MM-DD (at most 366 days).",
+    )
 
 
 class ReadingsQuery(PageQuery):

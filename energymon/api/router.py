@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
@@ -33,6 +33,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # A non-JSON answer (the operation's `media_type`, e.g. text/csv).
     text: str | None = None
+    # A non-JSON answer sent as it is produced (chunked), never held whole in memory.
+    chunks: AsyncIterator[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,8 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
                 raise _invalid(exc, "body") from None
         result = await op.handler(Call(request, principal, path, query, body, device_id))
         reply = result if isinstance(result, Reply) else Reply(op.status, result)
+        if reply.chunks is not None:
+            return await _stream(request, reply, reply.chunks, op.media_type)
         if reply.text is not None:
             return web.Response(
                 status=reply.status,
@@ -239,6 +243,21 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
 
     endpoint.__name__ = op.operation_id
     return endpoint
+
+
+async def _stream(
+    request: web.Request, reply: Reply, chunks: AsyncIterator[str], media_type: str
+) -> web.StreamResponse:
+    """Send each chunk as it comes; the client's pace holds back the next one (drain)."""
+    response = web.StreamResponse(status=reply.status, headers=reply.headers)
+    response.content_type = media_type
+    response.charset = "utf-8"
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk.encode())
+    await response.write_eof()
+    return response
 
 
 def status_phrase(status: int) -> str:

@@ -47,6 +47,18 @@ def session_cookie(request: web.Request) -> str | None:
     return request.cookies.get(cookie_name(request, SESSION_COOKIE)) or None
 
 
+def client_address(request: web.Request) -> str:
+    """The caller's address: behind a trusted proxy, the right-most `X-Forwarded-For` entry
+    (the one the proxy added; anything left of it the client could have written)."""
+    if request.app[keys.CONFIG].server.trust_proxy:
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:64]
+    return request.remote or "unknown"
+
+
+
 def csrf_token(request: web.Request) -> str | None:
     """The CSRF token this browser must send: bound to its session, else to its visitor
     value; None when it has neither."""

@@ -94,7 +94,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             {"email": form.get("email", ""), "password": form.get("password", "")}
         )
         login = await request.app[keys.ACCOUNTS].login(
-            email=body.email, password=body.password, address=request.remote or "unknown"
+            email=body.email, password=body.password, address=session.client_address(request)
         )
     except ValidationError as exc:
         return _form_page(request, "login.html", context | {"errors": _form_errors(exc)}, 422)
@@ -132,9 +132,14 @@ async def register_submit(request: web.Request) -> web.StreamResponse:
                 "name": form.get("name", "").strip(),
             }
         )
-        await accounts.register(email=body.email, password=body.password, name=body.name)
+        await accounts.register(
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            address=session.client_address(request),
+        )
         login = await accounts.login(
-            email=body.email, password=body.password, address=request.remote or "unknown"
+            email=body.email, password=body.password, address=session.client_address(request)
         )
     except ValidationError as exc:
         return _form_page(request, "register.html", context | {"errors": _form_errors(exc)}, 422)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from energymon import keys
+from energymon.auth.throttle import TokenBuckets
 from energymon.config import Config
 from energymon.realtime.bridge import Bridge
 from energymon.realtime.chat import register_chat_handlers
@@ -62,17 +63,26 @@ def attach(app: web.Application, config: Config) -> None:
     app.cleanup_ctx.append(_context(config))
 
 
-def _register_feature_handlers(app: web.Application) -> Callable[[], None]:
+def _register_feature_handlers(app: web.Application, events: TokenBuckets) -> Callable[[], None]:
     """Handlers that other features add to the same namespace; returns the way to stop them."""
-    return register_chat_handlers(app[keys.SIO], app[keys.CHAT], app[keys.ACCOUNTS])
+    return register_chat_handlers(app[keys.SIO], app[keys.CHAT], app[keys.ACCOUNTS], events=events)
+
+
+def _event_buckets(config: Config) -> TokenBuckets:
+    """Client events per account, shared by every handler of the namespace."""
+    limits = config.limits
+    return TokenBuckets(
+        limits.socket_events_per_second, limits.socket_events_burst, what="socket events"
+    )
 
 
 def _context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         sio = app[keys.SIO]
         bridge = Bridge(sio, app[keys.HUB], readings_per_second=config.realtime.readings_per_second)
-        Realtime(sio, app[keys.ACCOUNTS], app[keys.DEVICES], bridge).register()
-        stop_features = _register_feature_handlers(app)
+        events = _event_buckets(config)
+        Realtime(sio, app[keys.ACCOUNTS], app[keys.DEVICES], bridge, events=events).register()
+        stop_features = _register_feature_handlers(app, events)
         app[keys.BRIDGE] = bridge
         bridge.start()
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import socketio
 
+from energymon.auth.throttle import TokenBuckets
 from energymon.errors import DomainError, FieldError, Invalid, Unauthorized
 from energymon.models import Principal
 from energymon.services.accounts import AccountService
@@ -83,11 +84,16 @@ class ChatBridge:
     """Handlers for the browser's chat events, and the hub -> rooms pump."""
 
     def __init__(
-        self, sio: socketio.AsyncServer, chat: ChatService, accounts: AccountService
+        self,
+        sio: socketio.AsyncServer,
+        chat: ChatService,
+        accounts: AccountService,
+        events: TokenBuckets,
     ) -> None:
         self._sio = sio
         self._chat = chat
         self._accounts = accounts
+        self._events = events
         # One queue and one task: emits leave in the order the hub announced them.
         self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
@@ -124,6 +130,8 @@ class ChatBridge:
         token = session.get("token") if isinstance(session, dict) else None
         if not token:
             raise Unauthorized("this connection is not logged in")
+        # Every event costs its account a token, before any work (the check reads the database).
+        self._events.take(session["user_id"])
         return await self._accounts.authenticate(token)
 
     def handler(
@@ -137,6 +145,10 @@ class ChatBridge:
                 return {"ok": True, **await work(principal, data)}
             except DomainError as exc:
                 return {"ok": False, "error": exc.detail}
+            except Exception:
+                # Every event gets an answer: a bug is logged once, the client learns it failed.
+                _LOGGER.exception("chat event failed")
+                return {"ok": False, "error": "internal error"}
 
         return handle
 
@@ -188,10 +200,12 @@ def register_chat_handlers(
     chat_service: ChatService,
     accounts: AccountService,
     namespace: str = "/",
+    *,
+    events: TokenBuckets,
 ) -> Callable[[], None]:
     """Serve the chat events on `sio` and push chat events to its rooms; returns the way to
     stop (call it on app cleanup)."""
-    bridge = ChatBridge(sio, chat_service, accounts)
+    bridge = ChatBridge(sio, chat_service, accounts, events)
     for event, work in (
         ("chat_history", bridge.history),
         ("chat_send", bridge.send),

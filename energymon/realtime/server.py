@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 import socketio
 
+from energymon.auth.throttle import TokenBuckets
 from energymon.config import RealtimeConfig
 from energymon.errors import BadRequest, DomainError, Unauthorized
 from energymon.models import Principal
@@ -37,12 +38,40 @@ MAX_FOLLOWED = 200
 Ack = dict[str, Any]
 
 
+def own_origins(environ: dict[str, Any]) -> set[str]:
+    """The origins of this server as the request names it (Host, or a proxy's forwarded host),
+    the same ones engine.io accepts when no list is configured."""
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        return set()
+    found = {f"{scheme}://{host}"}
+    if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
+        proto = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
+        forwarded = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
+        found.add(f"{proto}://{forwarded}")
+    return found
+
+
+def origin_check(allowed: tuple[str, ...]) -> Callable[[str | None, dict[str, Any]], bool]:
+    """Accept this server's own pages and the configured other origins.
+
+    engine.io adds the request's own origin only when no list is given, so a list of other
+    sites alone would lock out the server's own pages.
+    """
+    listed = frozenset(allowed)
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        return origin in listed or origin in own_origins(environ)
+
+    return check
+
+
 def build_server(config: RealtimeConfig) -> socketio.AsyncServer:
     """The AsyncServer; handlers are registered when the services exist (at startup)."""
     return socketio.AsyncServer(
         async_mode="aiohttp",
-        # None: same origin only (engine.io compares Origin with the request's own host).
-        cors_allowed_origins=list(config.allowed_origins) or None,
+        cors_allowed_origins=origin_check(config.allowed_origins),
         cors_credentials=True,
         # Small JSON events only; anything bigger is not a client of ours.
         max_http_buffer_size=64 * 1024,
@@ -113,11 +142,14 @@ class Realtime:
         accounts: AccountService,
         devices: DeviceService,
         bridge: Bridge,
+        *,
+        events: TokenBuckets,
     ) -> None:
         self._sio = sio
         self._accounts = accounts
         self._devices = devices
         self._bridge = bridge
+        self._events = events
         self._expiry: dict[str, asyncio.TimerHandle] = {}
 
     def register(self) -> None:
@@ -177,7 +209,11 @@ class Realtime:
 
     async def _principal(self, sid: str) -> Principal:
         """The account behind a connection, checked again (disabled users are refused)."""
-        session = await self._sio.get_session(sid)
+        try:
+            session = await self._sio.get_session(sid)
+        except KeyError:
+            raise Unauthorized("this connection has ended") from None
+        self._events.take(session["user_id"])
         return await self._accounts.authenticate(session["token"])
 
     async def subscribe_device(self, sid: str, data: Any) -> Ack:
@@ -190,7 +226,13 @@ class Realtime:
             raise BadRequest(f"at most {MAX_FOLLOWED} devices can be followed at once")
         watcher = None if principal.is_admin else principal.user_id
         await self._bridge.follow(sid, device_id, watcher)
-        await self._sio.enter_room(sid, device_room(device_id))
+        try:
+            # Raises when the connection ended during the checks above: its disconnect
+            # handler has run already, so this is the last chance to stop following.
+            await self._sio.enter_room(sid, device_room(device_id))
+        except (KeyError, ValueError):
+            self._bridge.unfollow(sid, device_id)
+            raise Unauthorized("this connection has ended") from None
         # Looked up again after joining: an owner change committed in between is either seen
         # here or announced after, and its event takes this socket out of the room.
         try:

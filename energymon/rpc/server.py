@@ -19,6 +19,7 @@ from grpclib.server import Server
 
 from energymon.config import GrpcConfig
 from energymon.rpc.fanout import ChatFanout
+from energymon.rpc.limits import MAX_REQUEST_BYTES, BoundedRequests
 from energymon.rpc.service import ChatRpc
 from energymon.services.accounts import AccountService
 from energymon.services.chat import ChatService
@@ -64,7 +65,13 @@ class ChatServer:
     ) -> None:
         self._config = config
         self.fanout = fanout
-        self.rpc = ChatRpc(chat, accounts, fanout, recheck_seconds=config.stream_recheck_seconds)
+        self.rpc = ChatRpc(
+            chat,
+            accounts,
+            fanout,
+            recheck_seconds=config.stream_recheck_seconds,
+            max_streams=config.max_streams_per_account,
+        )
 
         async def database_answers() -> bool:
             await db.ping()
@@ -74,7 +81,7 @@ class ChatServer:
         services = ServerReflection.extend(
             [self.rpc, health], pool=descriptor_pool_for_reflection()
         )
-        self._server = Server(services)
+        self._server = Server([BoundedRequests(s, MAX_REQUEST_BYTES) for s in services])
         self.host = config.host
         self.port = 0
 

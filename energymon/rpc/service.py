@@ -27,6 +27,7 @@ from energymon.errors import (
 )
 from energymon.models import ChatMessage, Conversation, Principal, Role
 from energymon.rpc.fanout import ChatFanout, Listener, StreamClosed, StreamOverflow
+from energymon.rpc.limits import StreamSlots
 from energymon.services.accounts import AccountService
 from energymon.services.chat import (
     CHAT_MESSAGE,
@@ -162,11 +163,13 @@ class ChatRpc(pb.ChatServiceBase):
         fanout: ChatFanout,
         *,
         recheck_seconds: float = 60.0,
+        max_streams: int = 16,
     ) -> None:
         self._chat = chat
         self._accounts = accounts
         self._fanout = fanout
         self._recheck = recheck_seconds
+        self._streams = StreamSlots(max_streams)
 
     def __mapping__(self) -> dict[str, Handler]:
         ours: dict[str, Callable[[Stream[Any, Any]], Awaitable[None]]] = {
@@ -248,7 +251,8 @@ class ChatRpc(pb.ChatServiceBase):
         async with _mapped_errors():
             principal, token, request = await self._begin(stream)
             cid = await self._chat.open(principal, request.conversation_id)
-        with self._fanout.listen(side_of(principal), cid, principal) as listener:
+            slot = self._streams.take(principal.user_id)
+        with slot, self._fanout.listen(side_of(principal), cid, principal) as listener:
             # Checked once more now that the stream hears revocations: a session ended
             # between the first check and here would otherwise last until the re-check.
             async with _mapped_errors():

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from energymon.auth.passwords import PasswordHasher, check_password
-from energymon.auth.throttle import LoginThrottle
+from energymon.auth.throttle import LoginThrottle, TokenBuckets
 from energymon.auth.tokens import TokenIssuer
 from energymon.errors import FieldError, Invalid, Unauthorized
 from energymon.events import SESSIONS_ENDED, Event, EventHub
@@ -40,18 +40,22 @@ class AccountService:
         hasher: PasswordHasher,
         tokens: TokenIssuer,
         throttle: LoginThrottle,
+        *,
+        registrations: TokenBuckets,
         hub: EventHub | None = None,
     ) -> None:
         self._db = db
         self._hasher = hasher
         self._tokens = tokens
         self._throttle = throttle
+        self._registrations = registrations
         self._hub = hub
 
-    async def register(self, *, email: str, password: str, name: str) -> User:
-        """Create a normal user account."""
+    async def register(self, *, email: str, password: str, name: str, address: str) -> User:
+        """Create a normal user account (a limited number per client address)."""
         email = storable_email(email)
         check_password(password, email=email)
+        self._registrations.take(address)
         password_hash = await self._hasher.hash(password)
         async with self._db.write() as conn:
             return await users_store.insert(
@@ -63,19 +67,20 @@ class AccountService:
             )
 
     async def login(self, *, email: str, password: str, address: str) -> Session:
-        """Check the password (throttled per account and address) and issue a token."""
+        """Check the password (throttled per account and client, and per client); issue a token."""
         email = normalize_email(email)
-        self._throttle.check(email, address)
-        async with self._db.read() as conn:
-            user = await users_store.get_by_email(conn, email)
-        ok = await self._hasher.verify(password, user.password_hash if user else None)
-        if not ok or user is None:
-            self._throttle.failed(email, address)
-            _LOGGER.info("failed login for %r from %s", email, address)
-            raise Unauthorized("wrong email or password")
+        # Counted from now on, so parallel guesses are throttled before any is checked.
+        with self._throttle.attempt(email, address) as attempt:
+            async with self._db.read() as conn:
+                user = await users_store.get_by_email(conn, email)
+            ok = await self._hasher.verify(password, user.password_hash if user else None)
+            if not ok or user is None:
+                attempt.failed()
+                _LOGGER.info("failed login for %r from %s", email, address)
+                raise Unauthorized("wrong email or password")
+            attempt.succeeded()
         if user.disabled:
             raise Unauthorized("this account is disabled")
-        self._throttle.succeeded(email)
         token = await self._start_session(user)
         return Session(token=token, expires_in=self._tokens.ttl_seconds, user=user)
 

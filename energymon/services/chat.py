@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from energymon.auth.throttle import TokenBuckets
 from energymon.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from energymon.events import Event, EventHub
 from energymon.models import ChatMessage, Conversation, Principal, Role
@@ -36,6 +37,8 @@ KINDS = frozenset({CHAT_MESSAGE, CHAT_TYPING, CHAT_READ, CHAT_UNREAD})
 MAX_TEXT_BYTES = 4096
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
+# Ids and offsets are stored as signed 64-bit integers: anything larger names nothing.
+MAX_ID = 2**63 - 1
 
 
 def side_of(principal: Principal) -> Role:
@@ -104,6 +107,13 @@ def _page_size(limit: int | None) -> int:
     return min(limit, MAX_PAGE)
 
 
+def _in_range(field: str, value: int, low: int) -> int:
+    """`value` unless it falls outside [low, MAX_ID] (a database integer)."""
+    if not low <= value <= MAX_ID:
+        raise _invalid(field, f"must be between {low} and {MAX_ID}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
     """Messages oldest first; `next_before_id` pages further back (None at the start)."""
@@ -116,9 +126,21 @@ class HistoryPage:
 class ChatService:
     """The chat rules, over storage and the event hub; transports only translate."""
 
-    def __init__(self, db: Database, hub: EventHub) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hub: EventHub,
+        *,
+        messages_per_minute: int = 30,
+        typing_per_minute: int = 120,
+    ) -> None:
         self._db = db
         self._hub = hub
+        # Per account, whichever transport the call comes through.
+        self._messages = TokenBuckets(
+            messages_per_minute / 60, messages_per_minute, what="chat messages"
+        )
+        self._typing = TokenBuckets(typing_per_minute / 60, typing_per_minute, what="typing events")
         # Per conversation: write and announce in one order, so every stream sees messages in
         # id order. [lock, holders] so the entry goes away when nobody uses it.
         self._locks: dict[int, list[Any]] = {}
@@ -130,12 +152,13 @@ class ChatService:
         if not principal.is_admin:
             if conversation_id in (None, 0, principal.user_id):
                 return principal.user_id
+            _in_range("conversation_id", conversation_id, 1)
             raise Forbidden("a user can only use their own conversation")
         if not conversation_id:
             raise _invalid("conversation_id", "admins must name the conversation (a user id)")
         if conversation_id < 0:
             raise _invalid("conversation_id", "must be a positive user id")
-        return conversation_id
+        return _in_range("conversation_id", conversation_id, 1)
 
     async def _check_exists(self, conn: Any, conversation_id: int) -> None:
         user = await users_store.get(conn, conversation_id)
@@ -186,6 +209,7 @@ class ChatService:
         """Store a message from the caller and announce it, with the other side's unread."""
         cid = self.conversation_of(principal, conversation_id)
         text = validate_text(text)
+        self._messages.take(principal.user_id)
         side = side_of(principal)
         async with self._serial(cid):
             async with self._db.write() as conn:
@@ -213,6 +237,7 @@ class ChatService:
     async def typing(self, principal: Principal, conversation_id: int | None, typing: bool) -> None:
         """Tell the other side the caller started or stopped typing (not stored)."""
         cid = self.conversation_of(principal, conversation_id)
+        self._typing.take(principal.user_id)
         if principal.is_admin:
             async with self._db.read() as conn:
                 await self._check_exists(conn, cid)
@@ -237,6 +262,7 @@ class ChatService:
         cid = self.conversation_of(principal, conversation_id)
         if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
             raise _invalid("message_id", "must be a positive message id")
+        _in_range("message_id", message_id, 1)
         side = side_of(principal)
         async with self._serial(cid):
             async with self._db.write() as conn:
@@ -274,8 +300,8 @@ class ChatService:
         """A page of the conversation, oldest first, ending before `before_id`."""
         cid = self.conversation_of(principal, conversation_id)
         size = _page_size(limit)
-        if before_id is not None and before_id < 0:
-            raise _invalid("before_id", "must be a message id")
+        if before_id is not None:
+            _in_range("before_id", before_id, 0)
         async with self._db.read() as conn:
             conversation = await chat_store.conversation(conn, cid, side_of(principal))
             if conversation is None:
@@ -295,8 +321,7 @@ class ChatService:
     ) -> tuple[list[Conversation], int]:
         """Admins: every conversation with messages, newest activity first."""
         require_admin(principal)
-        if offset < 0:
-            raise _invalid("offset", "must not be negative")
+        _in_range("offset", offset, 0)
         async with self._db.read() as conn:
             return await chat_store.conversations(
                 conn, Role.ADMIN, limit=_page_size(limit), offset=offset

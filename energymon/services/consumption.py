@@ -10,6 +10,7 @@ Asia/Kolkata), the hours start at half past in local time.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,8 @@ from energymon.storage.readings import StoredReading
 
 HOUR = 3600
 MAX_DAYS = 366
+# Rows read per query of an export: each page is a short read and little work on the loop.
+EXPORT_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +114,30 @@ class ConsumptionService:
                 conn, device_id, start, end, after_ts=after_ts, limit=limit
             )
         return device, rows
+
+    async def export(
+        self, principal: Principal, device_id: int, start: int, end: int, *, limit: int
+    ) -> tuple[Device, AsyncIterator[list[StoredReading]]]:
+        """The device (checked now, so a refusal comes before any data) and up to `limit`
+        readings in [start, end), read page by page as the caller consumes them."""
+        device = await self._devices.get(principal, device_id)
+        return device, self._pages(device_id, start, end, limit)
+
+    async def _pages(
+        self, device_id: int, start: int, end: int, limit: int
+    ) -> AsyncIterator[list[StoredReading]]:
+        after: int | None = None
+        while limit > 0:
+            size = min(EXPORT_PAGE, limit)
+            # One short read per page (keyset on ts): no transaction stays open while the
+            # client downloads, and memory does not depend on the row count.
+            async with self._db.read() as conn:
+                rows = await readings_store.page(
+                    conn, device_id, start, end, after_ts=after, limit=size
+                )
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            limit -= len(rows)
+            after = rows[-1].ts

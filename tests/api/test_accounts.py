@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -168,6 +169,59 @@ async def test_a_successful_login_resets_the_account_count(aiohttp_client, db_ur
     await ok(await login(client, "alice@example.com"))
     await problem(await login(client, "alice@example.com", "wrong password"), 401)
     await ok(await login(client, "alice@example.com"))
+
+
+async def test_parallel_wrong_passwords_are_throttled_while_in_flight(
+    aiohttp_client, db_url, make_actor
+):
+    client = await aiohttp_client(create_app(make_config(db_url)))  # 5 per account and client
+    await make_actor(email="alice@example.com")
+    answers = await asyncio.gather(
+        *(login(client, "alice@example.com", f"guess {n}") for n in range(20))
+    )
+    statuses = sorted(resp.status for resp in answers)
+    assert statuses.count(401) <= 5, statuses
+    assert statuses.count(429) >= 15, statuses
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in answers if r.status == 429)
+
+
+async def test_behind_a_proxy_each_client_has_its_own_count(aiohttp_client, db_url, make_actor):
+    cfg = make_config(db_url, server={"trust_proxy": True}, auth={"login_max_failures": 2})
+    client = await aiohttp_client(create_app(cfg))
+    await make_actor(email="alice@example.com")
+
+    async def login_from(address: str, password: str, spoofed: str = "198.51.100.7"):
+        # The proxy appends the address it saw; what the client wrote stays on the left.
+        return await client.post(
+            LOGIN,
+            json={"email": "alice@example.com", "password": password},
+            headers={"X-Forwarded-For": f"{spoofed}, {address}"},
+        )
+
+    for n in range(2):
+        await problem(await login_from("203.0.113.9", f"guess {n}"), 401)
+    await problem(await login_from("203.0.113.9", "guess", spoofed="10.9.9.9"), 429)
+    # The account's owner, elsewhere, is not locked out by the attacker.
+    await ok(await login_from("192.0.2.44", PASSWORD))
+
+
+async def test_registrations_per_address_are_limited(aiohttp_client, db_url):
+    cfg = make_config(db_url, server={"trust_proxy": True}, limits={"registrations_per_hour": 2})
+    client = await aiohttp_client(create_app(cfg))
+
+    async def register(n: int, address: str):
+        return await client.post(
+            REGISTER,
+            json={"email": f"new{n}@example.com", "password": PASSWORD, "name": "New"},
+            headers={"X-Forwarded-For": address},
+        )
+
+    await ok(await register(1, "203.0.113.9"), 201)
+    await ok(await register(2, "203.0.113.9"), 201)
+    resp = await register(3, "203.0.113.9")
+    await problem(resp, 429)
+    assert int(resp.headers["Retry-After"]) >= 1
+    await ok(await register(4, "192.0.2.44"), 201)
 
 
 # ---- tokens that must stop working ---------------------------------------------------------

@@ -51,8 +51,9 @@ BCRYPT_MAX_EXAMPLES = 5
 # meaning: ingest judges each reading (another device's id, a time in the future...) and
 # answers 422 when none was stored; daily consumption needs `to` on or after `from` and at
 # most 366 days later; a password is refused when it is a common one or the account's email,
-# and a password change needs the current password. Everywhere else a schema-valid request
-# refused with 422 is a bug.
+# and a password change needs the current password; consumption days lie within
+# 1970-01-02..9998-12-31 (a date string's schema cannot bound it). Everywhere else a
+# schema-valid request refused with 422 is a bug.
 SEMANTIC_422_OPERATIONS = [
     "ingest",
     "daily_consumption",
@@ -61,6 +62,8 @@ SEMANTIC_422_OPERATIONS = [
     "create_user",
     "update_user",
     "change_password",
+    "hourly_consumption",
+    "hourly_consumption_csv",
 ]
 POSITIVE_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 # Assigning a device answers 404 for a missing *user* named in the body, as documented and
