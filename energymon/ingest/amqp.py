@@ -164,7 +164,10 @@ class AmqpIngest:
             ack = True
             try:
                 letters = await process(
-                    self._ingest, [m.body for m in batch], stopping=lambda: self._stopping
+                    self._ingest,
+                    [m.body for m in batch],
+                    max_message_bytes=self._config.max_message_bytes,
+                    stopping=lambda: self._stopping,
                 )
                 for letter in letters:
                     await self._dead_letter(batch[letter.message_index], letter)
