@@ -229,3 +229,52 @@ async def test_whole_messages_are_refused_for_duplicate_keys_size_and_count(
     assert "more than the 200,000 accepted" in by_body[too_large]
     day = await hourly(client, alice, device, DAY)
     assert all(h["kwh"] is None for h in day["hours"])
+
+
+async def _dlq_bodies(rabbit: str, names: Names) -> list[bytes]:
+    letters = await drain_dlq(rabbit, names, 10_000, timeout=0.5)
+    return [m.body for m in letters]
+
+
+async def test_the_dead_letter_queue_is_capped_dropping_the_oldest(
+    aiohttp_client, db_url, rabbit, names, admin, alice
+):
+    config = make_config(
+        db_url,
+        broker={
+            "url": rabbit,
+            "namespace": names.namespace,
+            "batch_wait_ms": 5,
+            "dlq_max_bytes": 2048,
+        },
+    )
+    client = await aiohttp_client(create_app(config))
+    device = await _device(client, admin, alice)
+    bad = [f'{{"n": {n}, "pad": "{"x" * 300}"}}'.encode() for n in range(20)]
+    for body in bad:  # one at a time, so dead letters arrive in order
+        await publish(rabbit, names, [body])
+    await publish(rabbit, names, [json.dumps(reading(device, 1, 0.1)).encode()])
+    await wait_for_readings(client, alice, device, 1)
+    kept = await _dlq_bodies(rabbit, names)
+    assert 0 < sum(len(b) for b in kept) <= 2048
+    assert kept == bad[-len(kept) :]  # the newest are kept
+
+
+async def test_an_existing_uncapped_dead_letter_queue_is_used_with_a_warning(
+    aiohttp_client, db_url, rabbit, names, admin, alice, caplog
+):
+    """An installation whose DLQ predates the cap: RabbitMQ refuses to redeclare it with new
+    arguments, so energymon keeps it as it is, says so, and still dead-letters into it."""
+    connection = await aio_pika.connect(rabbit)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(names.dlq, durable=True)
+    config = make_config(
+        db_url, broker={"url": rabbit, "namespace": names.namespace, "batch_wait_ms": 5}
+    )
+    client = await aiohttp_client(create_app(config))
+    assert any("dead-letter queue" in r.getMessage() for r in caplog.records)
+    device = await _device(client, admin, alice)
+    await publish(rabbit, names, [b"{not json", json.dumps(reading(device, 1, 0.1)).encode()])
+    await wait_for_readings(client, alice, device, 1)
+    assert [m.body for m in await drain_dlq(rabbit, names, 1)] == [b"{not json"]
