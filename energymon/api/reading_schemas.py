@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from energymon.api.schemas import Id, Out, PageQuery, Query
-
-MAX_BATCH = 10_000
+from energymon.services.readings import MAX_READINGS
 
 
 class ReadingIn(BaseModel):
@@ -30,8 +29,9 @@ class ReadingIn(BaseModel):
     )
 
 
-class IngestBody(RootModel[ReadingIn | Annotated[list[ReadingIn], Field(max_length=MAX_BATCH)]]):
-    """One reading, or an array of up to 10,000."""
+class IngestBody(RootModel[ReadingIn | Annotated[list[ReadingIn], Field(max_length=MAX_READINGS)]]):
+    """One reading, or an array of up to 10,000. Documents the body: the route parses the raw
+    bytes with the readings parser (services/readings.py), as the AMQP consumer does."""
 
 
 class IngestItem(Out):

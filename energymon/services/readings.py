@@ -7,7 +7,8 @@ with an offset, or Unix seconds; `value` is kWh. Energy is kept as integer mWh.
 Every way in (HTTP ingest, the AMQP consumer, the in-process bus) calls `parse` on the raw
 bytes, so a reading means the same wherever it came from. Everything is bounded before it is
 converted: numbers by their length in characters and then by their exponent, strings by their
-length, the readings of one message by `MAX_READINGS`, nesting by the JSON decoder's depth limit.
+length, the readings of one message by `MAX_READINGS` (and its objects and arrays by
+`MAX_CONTAINERS`), nesting by the JSON decoder's depth limit.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ MAX_KWH = Decimal(1_000_000_000)
 MAX_DEVICE_ID = 2**63 - 1
 # Readings in one message or request; more is refused whole, never partly stored.
 MAX_READINGS = 10_000
+# `{` and `[` in one message (those in strings too: counted on the bytes, before decoding).
+# A reading is one object; beyond it, a message of `{},{},...` would build a third of a
+# million dicts from 1 MB, and the garbage collector then stalls the whole process to scan them.
+MAX_CONTAINERS = 2 * MAX_READINGS
 # Characters of a JSON number: a float's repr needs 24, so 40 loses nothing a meter sends.
 MAX_NUMBER_CHARS = 40
 # Characters of a `ts` string: an RFC 3339 time with nanoseconds and an offset has 35.
@@ -139,6 +144,12 @@ def decode(body: bytes) -> list[Any]:
     Raises MalformedMessage (not strict JSON in UTF-8: broken, duplicate keys, NaN, lone
     surrogates, nested past the decoder's limit) or TooManyReadings.
     """
+    containers = body.count(b"{") + body.count(b"[")
+    if containers > MAX_CONTAINERS:
+        raise TooManyReadings(
+            f"a message holds at most {MAX_READINGS:,} readings and {MAX_CONTAINERS:,} JSON "
+            f"objects and arrays (brackets in strings count too), this one {containers:,}"
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -188,18 +199,20 @@ def _parse_device(value: Any) -> int:
     return value
 
 
+_TOO_EARLY = "ts is before 2000-01-01"
+_TOO_LATE = "ts is more than 5 minutes in the future"
+
+
 def _parse_ts(value: Any, now: float) -> int:
     _check_number("ts", value)
     if type(value) is int:  # whole Unix seconds, the usual case
         ts = value
     elif isinstance(value, Decimal):
-        # Range first: flooring 1e300000 would build a 300,000-digit integer.
+        # Range first: flooring 1e300000 would build a 300,000-digit integer. From 10^11
+        # (year 5138) up, or under 10^8 (1973), the answer is known without flooring.
         if value.adjusted() > 10:
-            ts = math.inf if value > 0 else -math.inf  # type: ignore[assignment]
-        elif value.adjusted() < 8:
-            ts = 0
-        else:
-            ts = math.floor(value)
+            raise ValueError(_TOO_LATE if value > 0 else _TOO_EARLY)
+        ts = 0 if value.adjusted() < 8 else math.floor(value)
     elif isinstance(value, str):
         if len(value) > MAX_TS_CHARS:
             raise ValueError(f"ts {value[:40]!r}... is not an RFC 3339 timestamp")
@@ -213,9 +226,9 @@ def _parse_ts(value: Any, now: float) -> int:
     else:
         raise ValueError("ts must be an RFC 3339 string or Unix seconds")
     if ts < EARLIEST_TS:
-        raise ValueError("ts is before 2000-01-01")
+        raise ValueError(_TOO_EARLY)
     if ts > now + MAX_FUTURE_SECONDS:
-        raise ValueError("ts is more than 5 minutes in the future")
+        raise ValueError(_TOO_LATE)
     return ts
 
 
