@@ -58,7 +58,7 @@ class LocalBus:
                 _LOGGER.exception("in-process batch of %d messages failed", len(bodies))
                 letters = []
             for letter in letters:
-                _LOGGER.warning("refused reading: %s", "; ".join(letter.reasons))
+                _LOGGER.warning("refused reading: %s", "; ".join(letter.reasons)[:1000])
                 self.dead_letters.append(letter)
             if not self._inbox:
                 self._idle.set()
