@@ -160,6 +160,7 @@ def _local_bus(config: Config):  # type: ignore[no-untyped-def]
             app[keys.INGEST],
             batch_messages=config.broker.batch_messages,
             batch_wait_ms=config.broker.batch_wait_ms,
+            max_message_bytes=config.broker.max_message_bytes,
         )
         async with running(bus):
             app[keys.BUS] = bus

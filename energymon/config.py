@@ -87,6 +87,10 @@ class BrokerConfig(_Section):
     delivery_limit: int = Field(20, ge=1, le=1000)
     # CA bundle for amqps:// URLs (empty: the system's).
     ca_file: str = ""
+    # A reading message larger than this goes to the dead-letter queue whole, unparsed.
+    max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    # Cap of the dead-letter queue: beyond it RabbitMQ drops the oldest dead letters.
+    dlq_max_bytes: int = Field(1_073_741_824, ge=1024, le=2**40)
     # Prefix of every exchange and queue name, so several installations can share a broker.
     namespace: str = Field("energymon", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 

@@ -82,7 +82,7 @@ class AmqpSink(WindowedSink):
         self._outage = False
 
     async def __aenter__(self) -> Self:
-        """Connect, open a confirming channel and declare the exchange as the server does."""
+        """Connect, open a confirming channel and find the server's exchange."""
         options = self.options
         try:
             self.connection = await aio_pika.connect_robust(
@@ -100,19 +100,36 @@ class AmqpSink(WindowedSink):
         self.connection.reconnect_callbacks.add(self._on_reconnect)
         try:
             self._channel = await self.connection.channel(publisher_confirms=True)
-            # The server declares the same exchange; the arguments must match, or the broker
-            # closes the channel with PRECONDITION_FAILED.
-            self._exchange = await self._channel.declare_exchange(
-                options.exchange, aio_pika.ExchangeType.DIRECT, durable=True
-            )
+            self._exchange = await self._find_exchange(self._channel)
+        except TransportError:
+            await self.connection.close()
+            raise
         except CONNECTION_EXCEPTIONS as exc:
             await self.connection.close()
             raise TransportError(
-                f"cannot declare exchange {options.exchange!r} on {redact(options.url)}: "
-                f"{_reason(exc)}"
+                f"cannot use exchange {options.exchange!r} on {redact(options.url)}: {_reason(exc)}"
             ) from None
         _LOGGER.info("publishing to %s", self.destination)
         return self
+
+    async def _find_exchange(self, channel: AbstractRobustChannel) -> AbstractExchange:
+        """The server's exchange, checked passively: a meter's broker user may publish to it
+        but not declare it. When it is missing (no server has run yet) it is declared as the
+        server declares it, if this user may."""
+        name = self.options.exchange
+        try:
+            return await channel.get_exchange(name, ensure=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            await channel.reopen()  # the broker closes a channel on a failed passive check
+        try:
+            # The arguments must match the server's, or the broker refuses with
+            # PRECONDITION_FAILED.
+            return await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT, durable=True)
+        except aiormq.exceptions.ChannelAccessRefused:
+            raise TransportError(
+                f"exchange {name!r} does not exist on {redact(self.options.url)}, and this user "
+                "may not declare it: start the energymon server first (it declares it)"
+            ) from None
 
     async def _close(self) -> None:
         if self.connection is not None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from energymon import keys
+from energymon.api.jsonbody import read_body
 from energymon.api.reading_schemas import IngestBody, IngestItem, IngestResult, IngestTokenOut
 from energymon.api.router import ApiRouter, Call, Reply
 from energymon.errors import FieldError, Invalid
 from energymon.services.ingest import CONFLICT, DUPLICATE, REJECTED, STORED
-from energymon.services.readings import Reading, Rejected, parse_reading
+from energymon.services.readings import Reading, Rejected, parse
 
 router = ApiRouter()
 
@@ -21,6 +22,7 @@ router = ApiRouter()
     tag="readings",
     auth="device",
     body=IngestBody,
+    raw_body=True,
     response=IngestResult,
 )
 async def ingest(call: Call) -> IngestResult:
@@ -28,21 +30,20 @@ async def ingest(call: Call) -> IngestResult:
     item what happened: stored, duplicate (already stored, nothing changed), conflict (a
     different value is stored for that time; the first is kept) or rejected (with the reason).
     When every item is rejected the answer is 422. A token writes its own device only."""
-    raw = call.body.model_dump(mode="python", exclude_unset=True)
-    items = raw if isinstance(raw, list) else [raw]
     device_id = call.device_id
     assert device_id is not None
-    now = time.time()
-    parsed: list[Reading | Rejected] = []
-    for item in items:
-        reading = parse_reading(item, now, device_id=device_id)
+    # The same parser as the AMQP consumer's, from the same bytes: one reading, one value.
+    body = await read_body(call.request, call.app[keys.CONFIG].server.max_body_bytes)
+    parsed = await parse(body, time.time(), device_id=device_id)
+    for index, reading in enumerate(parsed):
         if isinstance(reading, Reading) and reading.device_id != device_id:
-            reading = Rejected(f"this token writes device {device_id} only", item)
-        parsed.append(reading)
+            parsed[index] = Rejected(f"this token writes device {device_id} only")
     outcomes = await call.app[keys.INGEST].ingest(parsed)
     if all(o.status == REJECTED for o in outcomes):
         errors = [
-            FieldError(f"[{i}]" if isinstance(raw, list) else "body", o.reason or "rejected")
+            FieldError(
+                f"[{i}]" if body.lstrip().startswith(b"[") else "body", o.reason or "rejected"
+            )
             for i, o in enumerate(outcomes)
         ]
         raise Invalid("no reading was stored: " + "; ".join(e.message for e in errors[:5]), errors)

@@ -69,20 +69,37 @@ def loads_strict(text: str) -> Any:
     return value
 
 
-async def read_json(request: web.Request, max_bytes: int) -> Any:
-    """Read and parse a JSON body: 415 for other media types, 413 when too large, 400 when bad."""
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body of a JSON request: 415 for other media types, 413 when too large.
+
+    One `read(n)` returns only what has arrived so far, so a body sent in several TCP
+    segments must be read until the end (or past the limit).
+    """
     if request.content_type not in JSON_TYPES:
         raise UnsupportedMediaType("send the body as application/json")
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
-    if not raw.strip():
-        raise BadRequest("the request body is empty: send a JSON object")
     charset = (request.charset or "utf-8").lower()
     if charset not in {"utf-8", "utf8"}:
         raise UnsupportedMediaType("JSON bodies must be UTF-8")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = await request.content.read(max_bytes + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > max_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
+    return b"".join(chunks)
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """Read and parse a JSON body: 415 for other media types, 413 when too large, 400 when bad."""
+    raw = await read_body(request, max_bytes)
+    if not raw.strip():
+        raise BadRequest("the request body is empty: send a JSON object")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

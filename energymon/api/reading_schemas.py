@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from energymon.api.schemas import Id, Out, PageQuery, Query
+from energymon.services.readings import MAX_READINGS
 
-MAX_BATCH = 10_000
 # Local days a consumption query may name: their midnights (in any zone, and the day after
 # the last) must stay within what datetime and Unix seconds can hold.
 FIRST_DAY = dt.date(1970, 1, 2)
@@ -34,8 +34,9 @@ class ReadingIn(BaseModel):
     )
 
 
-class IngestBody(RootModel[ReadingIn | Annotated[list[ReadingIn], Field(max_length=MAX_BATCH)]]):
-    """One reading, or an array of up to 10,000."""
+class IngestBody(RootModel[ReadingIn | Annotated[list[ReadingIn], Field(max_length=MAX_READINGS)]]):
+    """One reading, or an array of up to 10,000. Documents the body: the route parses the raw
+    bytes with the readings parser (services/readings.py), as the AMQP consumer does."""
 
 
 class IngestItem(Out):

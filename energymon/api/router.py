@@ -77,6 +77,8 @@ class Operation:
     query: type[BaseModel] | None
     errors: tuple[int, ...]
     media_type: str = "application/json"
+    # The handler reads and parses the body itself; `body` only documents it.
+    raw_body: bool = False
 
     @property
     def path_params(self) -> list[str]:
@@ -125,6 +127,7 @@ class ApiRouter:
         query: type[BaseModel] | None = None,
         errors: tuple[int, ...] = (),
         media_type: str = "application/json",
+        raw_body: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(
@@ -141,6 +144,7 @@ class ApiRouter:
                     query,
                     errors,
                     media_type,
+                    raw_body,
                 )
             )
             return handler
@@ -213,7 +217,7 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
                 query = op.query.model_validate(dict(request.query))
             except ValidationError as exc:
                 raise _invalid(exc, "query") from None
-        if op.body is not None:
+        if op.body is not None and not op.raw_body:
             max_bytes = request.app[keys.CONFIG].server.max_body_bytes
             raw = await read_json(request, max_bytes)
             try:

@@ -3,7 +3,8 @@
 Topology (declared here, idempotently):
 - exchange `<ns>.readings` (direct, durable), routing key `readings` (ns: broker.namespace);
 - queue `<ns>.readings` (quorum, durable) with a delivery limit, dead-lettering to
-- exchange `<ns>.readings.dlx` -> queue `<ns>.readings.dlq`.
+- exchange `<ns>.readings.dlx` -> queue `<ns>.readings.dlq`, capped at `broker.dlq_max_bytes`
+  (RabbitMQ drops the oldest dead letters beyond it).
 Refused readings are published to the DLQ with the reasons in the `x-energymon-reason`
 header (confirmed) before their message is acked. A message that keeps crashing the
 consumer is dead-lettered by the broker once it reaches the delivery limit.
@@ -26,7 +27,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError
+from aio_pika.exceptions import AMQPError, ChannelPreconditionFailed
 
 from energymon.config import BrokerConfig
 from energymon.ingest.batches import DeadLetter, Inbox, process
@@ -35,6 +36,7 @@ from energymon.services.ingest import IngestService
 _LOGGER = logging.getLogger(__name__)
 
 ROUTING_KEY = "readings"
+DLQ_MAX_BYTES = BrokerConfig().dlq_max_bytes
 DLQ_KEY = "dlq"
 REASON_HEADER = "x-energymon-reason"
 
@@ -71,14 +73,17 @@ async def connect(config: BrokerConfig) -> AbstractRobustConnection:
 
 
 async def declare_topology(
-    channel: AbstractChannel, names: Names, delivery_limit: int
+    channel: AbstractChannel,
+    names: Names,
+    delivery_limit: int,
+    dlq_max_bytes: int = DLQ_MAX_BYTES,
 ) -> tuple[AbstractExchange, AbstractQueue]:
     """Exchanges and queues for readings; returns the readings exchange and queue."""
     exchange = await channel.declare_exchange(
         names.exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
     dlx = await channel.declare_exchange(names.dlx, aio_pika.ExchangeType.DIRECT, durable=True)
-    dlq = await channel.declare_queue(names.dlq, durable=True)
+    dlq = await _declare_dlq(channel, names, dlq_max_bytes)
     await dlq.bind(dlx, DLQ_KEY)
     queue = await channel.declare_queue(
         names.queue,
@@ -92,6 +97,26 @@ async def declare_topology(
     )
     await queue.bind(exchange, ROUTING_KEY)
     return exchange, queue
+
+
+async def _declare_dlq(channel: AbstractChannel, names: Names, max_bytes: int) -> AbstractQueue:
+    try:
+        return await channel.declare_queue(
+            names.dlq, durable=True, arguments={"x-max-length-bytes": max_bytes}
+        )
+    except ChannelPreconditionFailed as exc:
+        # The queue exists with other arguments (an installation older than the cap, or
+        # another cap), and RabbitMQ never changes a queue's arguments. Keep using it as it
+        # is rather than refuse to start; the README tells how to cap it with a policy.
+        _LOGGER.warning(
+            "dead-letter queue %s was declared with other arguments, so it is not capped at "
+            "broker.dlq_max_bytes (%d bytes); cap it with a policy (README, Dead letters): %s",
+            names.dlq,
+            max_bytes,
+            exc,
+        )
+        await channel.reopen()
+        return await channel.declare_queue(names.dlq, passive=True)
 
 
 async def delete_topology(channel: AbstractChannel, names: Names) -> None:
@@ -119,8 +144,11 @@ class AmqpIngest:
     async def start(self) -> None:
         """Declare the topology and start receiving."""
         channel = await self._connection.channel(publisher_confirms=False)
+        _, queue = await declare_topology(
+            channel, self.names, self._config.delivery_limit, self._config.dlq_max_bytes
+        )
+        # After the topology: declaring may reopen the channel, which forgets its QoS.
         await channel.set_qos(prefetch_count=self._config.prefetch)
-        _, queue = await declare_topology(channel, self.names, self._config.delivery_limit)
         confirm_channel = await self._connection.channel(publisher_confirms=True)
         self._dlx = await confirm_channel.get_exchange(self.names.dlx)
         await queue.consume(self._inbox.receive, no_ack=False)
@@ -164,7 +192,10 @@ class AmqpIngest:
             ack = True
             try:
                 letters = await process(
-                    self._ingest, [m.body for m in batch], stopping=lambda: self._stopping
+                    self._ingest,
+                    [m.body for m in batch],
+                    max_message_bytes=self._config.max_message_bytes,
+                    stopping=lambda: self._stopping,
                 )
                 for letter in letters:
                     await self._dead_letter(batch[letter.message_index], letter)

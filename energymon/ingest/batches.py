@@ -10,11 +10,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Generic, TypeVar
 
-from energymon.errors import Unavailable
+from energymon.errors import DomainError, Unavailable
 from energymon.services.ingest import CONFLICT, REJECTED, IngestService, Outcome
-from energymon.services.readings import Reading, Rejected, mwh_to_kwh, parse_message
+from energymon.services.readings import INLINE_BYTES, Reading, Rejected, mwh_to_kwh, parse
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
@@ -84,7 +85,10 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _dead_body(items: list[Reading | Rejected]) -> bytes:
+def _dead_body(items: list[Reading | Rejected], message: bytes) -> bytes:
+    """The refused readings of a message; the message as it came when they cannot be
+    written back faithfully (a number too long to convert, nesting near the limit)."""
+
     def raw(item: Reading | Rejected) -> object:
         if isinstance(item, Rejected):
             return item.raw
@@ -92,13 +96,38 @@ def _dead_body(items: list[Reading | Rejected]) -> bytes:
         return {"device_id": item.device_id, "ts": ts, "value": mwh_to_kwh(item.value_mwh)}
 
     values = [raw(i) for i in items]
-    return json.dumps(values[0] if len(values) == 1 else values, default=str).encode()
+    try:
+        return json.dumps(values[0] if len(values) == 1 else values, default=_unwritable).encode()
+    except (TypeError, ValueError, RecursionError):
+        return message
+
+
+def _unwritable(value: object) -> object:
+    # A float writes back the same digits up to 15 significant ones; longer: the whole message.
+    if (
+        isinstance(value, Decimal)
+        and len(value.as_tuple().digits) <= 15
+        and -300 < value.adjusted() < 300
+    ):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} cannot be written back")
+
+
+async def _parse(body: bytes, now: float, max_bytes: int) -> list[Reading | Rejected]:
+    if len(body) > max_bytes:
+        reason = f"the message has {len(body):,} bytes, more than the {max_bytes:,} accepted"
+        return [Rejected(reason, None, whole_message=True)]
+    try:
+        return await parse(body, now)
+    except DomainError as exc:
+        return [Rejected(exc.detail, None, whole_message=True)]
 
 
 async def process(
     ingest: IngestService,
     bodies: Sequence[bytes],
     *,
+    max_message_bytes: int,
     stopping: Callable[[], bool] = lambda: False,
 ) -> list[DeadLetter]:
     """Store every good reading of the batch; return what must go to the dead-letter queue.
@@ -109,14 +138,20 @@ async def process(
     unacknowledged, so good readings are never dead-lettered and redelivery counts do not grow.
     """
     now = time.time()
+    parsed_since_yield = 0  # bytes parsed on the loop since it last had a turn
     bad: dict[int, tuple[list[Reading | Rejected], list[str]]] = {}
     owners: list[int] = []
     items: list[Reading | Rejected] = []
     last = len(bodies) - 1
     for index, body in enumerate(bodies):
-        for item in parse_message(body, now):
-            owners.append(index)
-            items.append(item)
+        parsed = await _parse(body, now, max_message_bytes)
+        owners.extend([index] * len(parsed))
+        items.extend(parsed)
+        # Many small messages must not hold the loop either.
+        parsed_since_yield += len(body)
+        if parsed_since_yield >= INLINE_BYTES:
+            parsed_since_yield = 0
+            await asyncio.sleep(0)
         if len(items) >= MAX_READINGS or index == last:
             outcomes = await _ingest_waiting_out_outages(ingest, items, stopping)
             for owner, item, outcome in zip(owners, items, outcomes, strict=True):
@@ -128,7 +163,7 @@ async def process(
     letters = []
     for index, (bad_items, reasons) in sorted(bad.items()):
         whole = any(isinstance(i, Rejected) and i.whole_message for i in bad_items)
-        body = bodies[index] if whole else _dead_body(bad_items)
+        body = bodies[index] if whole else _dead_body(bad_items, bodies[index])
         letters.append(DeadLetter(index, body, reasons))
     return letters
 

@@ -22,8 +22,16 @@ KEEP_DEAD_LETTERS = 1000
 class LocalBus:
     """Message bodies in, stored readings out, in this process."""
 
-    def __init__(self, ingest: IngestService, *, batch_messages: int, batch_wait_ms: int) -> None:
+    def __init__(
+        self,
+        ingest: IngestService,
+        *,
+        batch_messages: int,
+        batch_wait_ms: int,
+        max_message_bytes: int,
+    ) -> None:
         self._ingest = ingest
+        self._max_message_bytes = max_message_bytes
         self._inbox: Inbox[bytes] = Inbox()
         self._batch_messages = batch_messages
         self._batch_wait_ms = batch_wait_ms
@@ -43,12 +51,14 @@ class LocalBus:
         while True:
             bodies = await self._inbox.take(self._batch_messages, self._batch_wait_ms)
             try:
-                letters = await process(self._ingest, bodies)
+                letters = await process(
+                    self._ingest, bodies, max_message_bytes=self._max_message_bytes
+                )
             except Exception:
                 _LOGGER.exception("in-process batch of %d messages failed", len(bodies))
                 letters = []
             for letter in letters:
-                _LOGGER.warning("refused reading: %s", "; ".join(letter.reasons))
+                _LOGGER.warning("refused reading: %s", "; ".join(letter.reasons)[:1000])
                 self.dead_letters.append(letter)
             if not self._inbox:
                 self._idle.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -401,3 +402,16 @@ async def test_no_query_produces_a_500(client, admin, alice, make_device):
                     assert resp.status < 500, f"{where}: {await resp.text()}"
                     if resp.status >= 400:
                         await problem_shape(resp)
+
+
+async def test_a_body_that_arrives_in_slow_chunks_is_read_whole(client, admin):
+    """A body is read to its end before it is parsed, however it is split on the wire."""
+    body = b'{"description": "slow", ' + b" " * 200_000 + b'"max_hourly_kwh": 1}'
+
+    async def slowly() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 10_000):
+            yield body[start : start + 10_000]
+            await asyncio.sleep(0.005)  # a slow sender: the scenario, not a synchronisation
+
+    resp = await client.post(DEVICES, data=slowly(), headers=with_json(admin))
+    assert (await ok(resp, 201))["description"] == "slow"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,3 +59,30 @@ async def hourly(client, actor, device_id: int, day: str, tz: str = "UTC") -> di
 
 def kwh_by_hour(day: dict[str, Any]) -> dict[str, float | None]:
     return {h["start"][11:16]: h["kwh"] for h in day["hours"]}
+
+
+class LoopProbe:
+    """Measures the longest stall of the running event loop while the block runs: a task
+    that asks to wake every 5 ms and records how late it woke."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.interval)
+            self.longest = max(self.longest, loop.time() - before - self.interval)
+
+    async def __aenter__(self) -> LoopProbe:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

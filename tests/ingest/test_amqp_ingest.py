@@ -12,7 +12,7 @@ import pytest
 from energymon.app import create_app
 from energymon.ingest.amqp import REASON_HEADER, ROUTING_KEY, Names
 from tests.conftest import make_config
-from tests.ingest.conftest import hourly, kwh_by_hour
+from tests.ingest.conftest import LoopProbe, hourly, kwh_by_hour
 
 DAY = "2026-11-20"
 
@@ -149,3 +149,132 @@ async def test_a_database_outage_holds_readings_until_it_is_back(
     day = await wait_for_readings(client, alice, device, 10, timeout=40)
     assert sum(h["readings"] for h in day["hours"]) == 10
     assert await drain_dlq(rabbit, names, 0, timeout=0.5) == []
+
+
+async def test_hostile_numbers_are_dead_lettered_without_stalling_the_loop(
+    amqp_client, admin, alice, rabbit, names
+):
+    """A huge exponent used to freeze the process for seconds (minutes for 1e1000000)."""
+    device = await _device(amqp_client, admin, alice)
+    hostile = [
+        f'{{"device_id": {device}, "ts": 1e300000, "value": 1}}',
+        f'{{"device_id": {device}, "ts": 1e1000000, "value": 1}}',
+        f'{{"device_id": {device}, "ts": 1795168800, "value": 1e1000000}}',
+        f'{{"device_id": {device}, "ts": 1795168800, "value": 1{"0" * 5000}}}',
+        f'{{"device_id": 1{"0" * 5000}, "ts": 1795168800, "value": 1}}',
+    ]
+    async with LoopProbe() as probe:
+        await publish(rabbit, names, [h.encode() for h in hostile])
+        await publish(rabbit, names, [json.dumps(reading(device, 1, 0.5)).encode()])
+        letters = await drain_dlq(rabbit, names, len(hostile), timeout=20)
+        day = await wait_for_readings(amqp_client, alice, device, 1)
+    assert len(letters) == len(hostile)
+    reasons = [m.headers[REASON_HEADER] for m in letters]
+    assert sum("future" in r for r in reasons) == 2
+    assert sum("value" in r for r in reasons) == 2
+    assert sum("device_id" in r for r in reasons) == 1
+    assert sum(h["readings"] for h in day["hours"]) == 1
+    assert probe.longest < 0.1, f"the event loop stalled {probe.longest * 1000:.0f} ms"
+
+
+async def test_one_reading_gets_one_value_whichever_way_it_comes(
+    amqp_client, admin, alice, rabbit, names
+):
+    """0.0000025 kWh is 2 mWh (half to even) over HTTP and over AMQP: a resend through the
+    other door is a duplicate, not a conflict."""
+    device = await _device(amqp_client, admin, alice)
+    resp = await amqp_client.post(f"/api/v1/devices/{device}/ingest-token", headers=admin.headers)
+    token = (await resp.json())["token"]
+    raw = f'{{"device_id": {device}, "ts": "{DAY}T10:00:00Z", "value": 0.0000025}}'.encode()
+    resp = await amqp_client.post(
+        "/api/v1/ingest",
+        data=raw,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert (await resp.json())["stored"] == 1
+    await publish(rabbit, names, [raw, json.dumps(reading(device, 5, 0.25)).encode()])
+    await wait_for_readings(amqp_client, alice, device, 2)
+    assert await drain_dlq(rabbit, names, 1, timeout=1) == []  # no conflict
+    resp = await amqp_client.get(
+        f"/api/v1/devices/{device}/readings",
+        params={"from": f"{DAY}T10:00:00Z", "to": f"{DAY}T11:00:00Z"},
+        headers=alice.headers,
+    )
+    values = [r["value_kwh"] for r in (await resp.json())["items"]]
+    assert values == [0.000002, 0.25]
+
+
+async def test_whole_messages_are_refused_for_duplicate_keys_size_and_count(
+    aiohttp_client, db_url, rabbit, names, admin, alice
+):
+    config = make_config(
+        db_url,
+        broker={
+            "url": rabbit,
+            "namespace": names.namespace,
+            "batch_wait_ms": 5,
+            "max_message_bytes": 200_000,
+        },
+    )
+    client = await aiohttp_client(create_app(config))
+    device = await _device(client, admin, alice)
+    duplicate = f'{{"device_id": {device}, "ts": 1795168800, "value": 1, "value": 2}}'.encode()
+    too_many = b"[" + b"{}," * 10_000 + b"{}]"
+    too_large = json.dumps(reading(device, 7, 0.1) | {"note": "x" * 200_000}).encode()
+    await publish(rabbit, names, [duplicate, too_many, too_large])
+    letters = await drain_dlq(rabbit, names, 3)
+    by_body = {m.body: m.headers[REASON_HEADER] for m in letters}
+    assert "duplicate key 'value'" in by_body[duplicate]  # forwarded as it came
+    assert "at most 10,000 readings" in by_body[too_many]
+    assert "more than the 200,000 accepted" in by_body[too_large]
+    day = await hourly(client, alice, device, DAY)
+    assert all(h["kwh"] is None for h in day["hours"])
+
+
+async def _dlq_bodies(rabbit: str, names: Names) -> list[bytes]:
+    letters = await drain_dlq(rabbit, names, 10_000, timeout=0.5)
+    return [m.body for m in letters]
+
+
+async def test_the_dead_letter_queue_is_capped_dropping_the_oldest(
+    aiohttp_client, db_url, rabbit, names, admin, alice
+):
+    config = make_config(
+        db_url,
+        broker={
+            "url": rabbit,
+            "namespace": names.namespace,
+            "batch_wait_ms": 5,
+            "dlq_max_bytes": 2048,
+        },
+    )
+    client = await aiohttp_client(create_app(config))
+    device = await _device(client, admin, alice)
+    bad = [f'{{"n": {n}, "pad": "{"x" * 300}"}}'.encode() for n in range(20)]
+    for body in bad:  # one at a time, so dead letters arrive in order
+        await publish(rabbit, names, [body])
+    await publish(rabbit, names, [json.dumps(reading(device, 1, 0.1)).encode()])
+    await wait_for_readings(client, alice, device, 1)
+    kept = await _dlq_bodies(rabbit, names)
+    assert 0 < sum(len(b) for b in kept) <= 2048
+    assert kept == bad[-len(kept) :]  # the newest are kept
+
+
+async def test_an_existing_uncapped_dead_letter_queue_is_used_with_a_warning(
+    aiohttp_client, db_url, rabbit, names, admin, alice, caplog
+):
+    """An installation whose DLQ predates the cap: RabbitMQ refuses to redeclare it with new
+    arguments, so energymon keeps it as it is, says so, and still dead-letters into it."""
+    connection = await aio_pika.connect(rabbit)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(names.dlq, durable=True)
+    config = make_config(
+        db_url, broker={"url": rabbit, "namespace": names.namespace, "batch_wait_ms": 5}
+    )
+    client = await aiohttp_client(create_app(config))
+    assert any("dead-letter queue" in r.getMessage() for r in caplog.records)
+    device = await _device(client, admin, alice)
+    await publish(rabbit, names, [b"{not json", json.dumps(reading(device, 1, 0.1)).encode()])
+    await wait_for_readings(client, alice, device, 1)
+    assert [m.body for m in await drain_dlq(rabbit, names, 1)] == [b"{not json"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -358,3 +359,85 @@ async def test_stored_readings_hours_and_alerts_are_announced_on_the_hub(client,
     hourly_event = next(e for e in heard if e.kind == "hourly")
     assert hourly_event.payload["total_kwh"] == pytest.approx(1.3)
     assert hourly_event.payload["limit_kwh"] == 1.0
+
+
+async def _slowly(body: bytes, pieces: int = 20):
+    """The body in pieces with a pause between them, as a meter on a slow link sends it."""
+    step = -(-len(body) // pieces)
+    for start in range(0, len(body), step):
+        yield body[start : start + step]
+        await asyncio.sleep(0.01)  # the scenario (a slow sender), not a synchronisation
+
+
+async def test_a_large_body_sent_in_slow_chunks_is_read_whole(client, alice, make_meter):
+    meter = await make_meter(alice, max_kwh=1_000_000)
+    start = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
+    readings = [{"ts": start + 10 * n, "value": 0.001} for n in range(4000)]
+    body = json.dumps(readings).encode()
+    assert len(body) > 130_000
+    resp = await client.post(
+        "/api/v1/ingest",
+        data=_slowly(body),
+        headers={"Authorization": f"Bearer {meter.token}", "Content-Type": "application/json"},
+    )
+    result = await resp.json()
+    assert resp.status == 200, result
+    assert result["stored"] == 4000
+
+
+async def test_more_readings_than_the_cap_are_refused_whole(client, alice, make_meter):
+    meter = await make_meter(alice, max_kwh=1_000_000)
+    start = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
+    body = await meter.send([{"ts": start + n, "value": 0.001} for n in range(10_001)], expect=422)
+    assert "at most 10,000 readings" in body["detail"]
+    day = await hourly(client, alice, meter.id, DAY)
+    assert all(h["kwh"] is None for h in day["hours"])  # nothing stored, not even a part
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b'{"ts": "2026-11-20T01:00:00Z", "value": 1, "value": 2}', "duplicate key 'value'"),
+        (b'[{"ts": "2026-11-20T01:00:00Z", "value": 1}, {"ts": 1, "ts": 2}]', "duplicate key"),
+        (b'{"ts": "2026-11-20T01:00:00Z", "value": NaN}', "NaN"),
+        (b"{not json", "not valid JSON"),
+    ],
+)
+async def test_a_malformed_body_is_400_and_nothing_is_stored(
+    client, alice, make_meter, raw, detail
+):
+    meter = await make_meter(alice, max_kwh=100)
+    resp = await client.post(
+        "/api/v1/ingest",
+        data=raw,
+        headers={"Authorization": f"Bearer {meter.token}", "Content-Type": "application/json"},
+    )
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert detail in body["detail"]
+    day = await hourly(client, alice, meter.id, DAY)
+    assert all(h["kwh"] is None for h in day["hours"])
+
+
+@pytest.mark.parametrize(
+    ("value", "kwh"),
+    [("0.0000025", 0.000002), ("0.0000035", 0.000004), ("0.0000025000000000000000001", 0.000003)],
+)
+async def test_values_are_rounded_half_to_even_from_the_exact_decimal(
+    client, alice, make_meter, value, kwh
+):
+    meter = await make_meter(alice, max_kwh=100)
+    raw = f'{{"ts": "{at(1)}", "value": {value}}}'.encode()
+    resp = await client.post(
+        "/api/v1/ingest",
+        data=raw,
+        headers={"Authorization": f"Bearer {meter.token}", "Content-Type": "application/json"},
+    )
+    assert resp.status == 200, await resp.text()
+    resp = await client.get(
+        f"/api/v1/devices/{meter.id}/readings",
+        params={"from": at(0), "to": at(2)},
+        headers=alice.headers,
+    )
+    (item,) = (await resp.json())["items"]
+    assert item["value_kwh"] == kwh
