@@ -58,7 +58,6 @@ def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-
 def csrf_token(request: web.Request) -> str | None:
     """The CSRF token this browser must send: bound to its session, else to its visitor
     value; None when it has neither."""
