@@ -91,11 +91,16 @@ async def logout(call: Call) -> Reply:
     auth="user",
     body=PasswordChangeIn,
     status=204,
+    errors=(429,),
 )
 async def change_password(call: Call) -> Reply:
-    """Needs the current password. Every other session of the account ends; this one stays."""
+    """Needs the current password; wrong guesses count as failed logins (429 with
+    `Retry-After` past the limit). Every other session of the account ends; this one stays."""
     body: PasswordChangeIn = call.body
     await call.app[keys.ACCOUNTS].change_password(
-        call.me, current_password=body.current_password, new_password=body.new_password
+        call.me,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        address=client_address(call.request),
     )
     return Reply(204)

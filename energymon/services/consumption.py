@@ -121,6 +121,7 @@ class ConsumptionService:
         """The device (checked now, so a refusal comes before any data) and up to `limit`
         readings in [start, end), read page by page as the caller consumes them."""
         device = await self._devices.get(principal, device_id)
+        start = max(start, visible_from(principal, device))
         return device, self._pages(device_id, start, end, limit)
 
     async def _pages(

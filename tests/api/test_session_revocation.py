@@ -75,6 +75,27 @@ async def test_changing_my_password_needs_the_current_one(client, alice):
     await ok(await client.get(ME, headers=alice.headers))
 
 
+async def test_guessing_the_current_password_is_throttled_like_logins(
+    aiohttp_client, db_url, make_actor
+):
+    """A stolen token must not become a way to guess the password faster than logging in."""
+    client = await aiohttp_client(create_app(make_config(db_url, auth={"login_max_failures": 3})))
+    alice = await make_actor(email="alice@example.com")
+    for n in range(3):
+        body = {"current_password": f"guess {n}", "new_password": NEW_PASSWORD}
+        resp = await client.post("/api/v1/me/password", json=body, headers=alice.headers)
+        await problem(resp, 422)
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    resp = await client.post("/api/v1/me/password", json=body, headers=alice.headers)
+    await problem(resp, 429)
+    assert int(resp.headers["Retry-After"]) >= 1
+    # The guesses count for the account's logins from that client too.
+    resp = await client.post(
+        "/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD}
+    )
+    await problem(resp, 429)
+
+
 @pytest.mark.parametrize(
     "change",
     [{"disabled": True}, {"role": "admin"}, {"password": NEW_PASSWORD}],
