@@ -66,10 +66,11 @@ SEMANTIC_422_OPERATIONS = [
     "hourly_consumption_csv",
 ]
 POSITIVE_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
-# Assigning a device answers 404 for a missing *user* named in the body, as documented and
-# tested (test_devices); ensure_resource_availability reads any 404 after "create device" as
-# the new device being lost, so it is off for this one operation.
-BODY_REFERENCE_404_OPERATIONS = ["assign_device"]
+# Assigning a device answers 404 for a missing *user* named in the body, and revoking a
+# device's ingest token 404 when the device has none, as documented and tested
+# (test_devices); ensure_resource_availability reads any 404 after "create device" as the new
+# device being lost, so it is off for these operations.
+BODY_REFERENCE_404_OPERATIONS = ["assign_device", "revoke_ingest_token"]
 # `tz` is documented as an enum of the server's ~600 IANA zones, and the coverage phase sends
 # every value of an enum: ~2,400 requests over these four operations. One run (SQLite, as the
 # user who owns the device with readings) pays for that; the others fuzz `tz` instead.
@@ -220,7 +221,7 @@ def _seed(base_url: str, accounts: dict[str, Actor]) -> str | None:
 
 # ---- schemathesis ----------------------------------------------------------------------------
 
-# Every built-in check runs (ensure_resource_availability not on assign_device, see above),
+# Every built-in check runs (ensure_resource_availability not on the operations above),
 # except max_response_time: off by default in schemathesis; bcrypt (cost 12) makes login and
 # user writes slow by design, and a shared CI machine's timings would make it flaky.
 # object_level_authorization is listed but inert here: it needs several identities configured
