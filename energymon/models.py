@@ -49,6 +49,51 @@ class Device:
             int(self.owner_since.timestamp()) if self.owner_since else None, self.include_history
         )
 
+    def audience(self, ts: int) -> int | None:
+        """Who besides the admins may hear of data at `ts` (a reading, or an hour's start):
+        the owner when it lies within their assignment period, else nobody."""
+        return self.owner_id if ts >= self.visible_from else None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A well-formed reading: device, whole Unix second, value in mWh."""
+
+    device_id: int
+    ts: int
+    value_mwh: int
+
+    @property
+    def hour_ts(self) -> int:
+        # A reading exactly at hh:00:00 opens the new hour.
+        return self.ts - self.ts % 3600
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading(Reading):
+    """A reading as stored, with the consumption it stands for (mWh): the value itself on an
+    interval meter, the rise since the reading before on a cumulative one."""
+
+    consumption_mwh: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A device over its limit (or projected to be) in one hour."""
+
+    id: int
+    device_id: int
+    hour_ts: int
+    kind: str
+    value: int
+    limit_wh: int
+    late: bool
+    created_at: datetime
+    acknowledged_at: datetime | None
+    # The device's owner when the alert's hour starts within their assignment period; None
+    # otherwise (only admins see it then).
+    owner_id: int | None = None
+
 
 # An owner without an assignment period sees nothing: no row would say since when.
 NOTHING_VISIBLE = 2**62

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from energymon import keys
 from energymon.api.reading_schemas import AlertOut, AlertPageOut, AlertQuery
 from energymon.api.router import ApiRouter, Call
+from energymon.models import Alert
 from energymon.services.alerts import HOURLY_LIMIT
 from energymon.services.readings import mwh_to_kwh
-from energymon.storage.alerts import AlertRow
 
 router = ApiRouter()
 
 
-def alert_out(alert: AlertRow) -> AlertOut:
+def alert_out(alert: Alert) -> AlertOut:
     hourly = alert.kind == HOURLY_LIMIT
     return AlertOut(
         id=alert.id,

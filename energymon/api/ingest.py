@@ -9,8 +9,9 @@ from energymon.api.jsonbody import read_body
 from energymon.api.reading_schemas import IngestBody, IngestItem, IngestResult, IngestTokenOut
 from energymon.api.router import ApiRouter, Call, Reply
 from energymon.errors import FieldError, Invalid
+from energymon.models import Reading
 from energymon.services.ingest import CONFLICT, DUPLICATE, REJECTED, STORED
-from energymon.services.readings import Reading, Rejected, parse
+from energymon.services.readings import Rejected, parse
 
 router = ApiRouter()
 

@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from energymon.errors import DomainError, Unavailable
+from energymon.models import Reading
 from energymon.services.ingest import CONFLICT, REJECTED, IngestService, Outcome
-from energymon.services.readings import INLINE_BYTES, Reading, Rejected, mwh_to_kwh, parse
+from energymon.services.readings import INLINE_BYTES, Rejected, mwh_to_kwh, parse
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from energymon.errors import NotFound
-from energymon.models import Principal
+from energymon.models import Alert, Principal
 from energymon.storage import Database
 from energymon.storage import alerts as alerts_store
-from energymon.storage.alerts import AlertRow
 
 HOURLY_LIMIT = "hourly_limit"
 PEAK_POWER = "peak_power"
@@ -45,7 +44,7 @@ def is_late(hour_ts: int, now: float) -> bool:
 
 @dataclass(frozen=True)
 class AlertPage:
-    items: list[AlertRow]
+    items: list[Alert]
     total: int
 
 
@@ -77,7 +76,7 @@ class AlertService:
             )
         return AlertPage(items, total)
 
-    async def acknowledge(self, principal: Principal, alert_id: int) -> AlertRow:
+    async def acknowledge(self, principal: Principal, alert_id: int) -> Alert:
         async with self._db.write() as conn:
             alert = await alerts_store.get(conn, alert_id)
             if alert is None or not (principal.is_admin or alert.owner_id == principal.user_id):

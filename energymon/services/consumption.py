@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from energymon.models import Device, Principal
+from energymon.models import Device, Principal, StoredReading
 from energymon.services.devices import DeviceService, visible_from
 from energymon.storage import Database
 from energymon.storage import readings as readings_store
-from energymon.storage.readings import StoredReading
 
 HOUR = 3600
 MAX_DAYS = 366

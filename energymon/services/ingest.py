@@ -29,14 +29,13 @@ from energymon.events import (
     EventHub,
     rfc3339,
 )
+from energymon.models import Alert, Device, Reading, StoredReading
 from energymon.services import alerts as rules
 from energymon.services.meters import MeterCache
-from energymon.services.readings import Reading, Rejected, mwh_to_kwh
+from energymon.services.readings import Rejected, mwh_to_kwh
 from energymon.storage import Database
 from energymon.storage import alerts as alerts_store
 from energymon.storage import readings as readings_store
-from energymon.storage.alerts import AlertRow
-from energymon.storage.readings import Meter, StoredReading
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,13 +65,13 @@ class _Batch:
     # Hours of cumulative meters whose readings were re-split by a late reading: their
     # alerts are checked again against the stored readings.
     recheck: set[Key] = field(default_factory=set)
-    withdrawn: list[AlertRow] = field(default_factory=list)
+    withdrawn: list[Alert] = field(default_factory=list)
     # The new totals of the hours this batch changed: all of them while someone follows
     # hour totals, otherwise only those an alert can be about.
     totals: dict[Key, int] = field(default_factory=dict)
     all_totals: bool = False
-    alerts: list[AlertRow] = field(default_factory=list)
-    meters: dict[int, Meter] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    meters: dict[int, Device] = field(default_factory=dict)
 
 
 _STORED = Outcome(STORED)
@@ -184,7 +183,7 @@ class IngestService:
 
         cumulative: dict[int, list[tuple[int, Reading]]] = defaultdict(list)
         for index, reading in fresh:
-            if batch.meters[reading.device_id].kind == "cumulative":
+            if batch.meters[reading.device_id].meter_kind == "cumulative":
                 cumulative[reading.device_id].append((index, reading))
             else:
                 self._add_new(batch, index, reading, reading.value_mwh)
@@ -387,7 +386,7 @@ class IngestService:
                 )
 
 
-def alert_payload(alert: AlertRow, device_description: str = "") -> dict[str, object]:
+def alert_payload(alert: Alert, device_description: str = "") -> dict[str, object]:
     """An alert as it is announced to people and programs."""
     hourly = alert.kind == rules.HOURLY_LIMIT
     return {

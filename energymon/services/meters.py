@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from energymon.models import Device
 from energymon.storage import devices as devices_store
 from energymon.storage import readings as readings_store
-from energymon.storage.readings import Meter
 
 # Enough for every device of a large installation; past it the cache starts again.
 MAX_CACHED = 200_000
@@ -27,9 +27,9 @@ class MeterCache:
 
     def __init__(self) -> None:
         self._epoch: int | None = None
-        self._meters: dict[int, Meter] = {}
+        self._meters: dict[int, Device] = {}
 
-    async def lookup(self, conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Meter]:
+    async def lookup(self, conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Device]:
         """The meters of `ids` that exist, as of this transaction."""
         wanted = set(ids)
         epoch = await devices_store.epoch(conn)

@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 from energymon.errors import BadRequest, Invalid
+from energymon.models import Reading
 
 MWH_PER_KWH = 1_000_000
 EARLIEST_TS = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
@@ -50,20 +51,6 @@ ALIASES = {
 # Exact: 40 digits of kWh times 10^6 fit in 64 digits, so only the final rounding rounds.
 _EXACT = Context(prec=64, rounding=ROUND_HALF_EVEN)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """A well-formed reading: device, whole Unix second, value in mWh."""
-
-    device_id: int
-    ts: int
-    value_mwh: int
-
-    @property
-    def hour_ts(self) -> int:
-        # A reading exactly at hh:00:00 opens the new hour.
-        return self.ts - self.ts % 3600
 
 
 @dataclass(frozen=True, slots=True)

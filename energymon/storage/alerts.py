@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from energymon.models import owner_visible_from
+from energymon.models import Alert, owner_visible_from
 from energymon.storage.common import aware, count, utcnow
 from energymon.storage.devices import PERIOD_COLUMNS, period, with_period
 from energymon.storage.schema import alerts, device_assignments, devices
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    id: int
-    device_id: int
-    hour_ts: int
-    kind: str
-    value: int
-    limit_wh: int
-    late: bool
-    created_at: datetime
-    acknowledged_at: datetime | None
-    # The device's owner when the alert's hour starts within their assignment period; None
-    # otherwise (only admins see it then).
-    owner_id: int | None = None
-
 
 _COLUMNS = (
     alerts.c.id,
@@ -49,11 +30,11 @@ _COLUMNS = (
 _FROM = with_period(alerts.join(devices, devices.c.id == alerts.c.device_id))
 
 
-def _row(row: sa.Row[Any]) -> AlertRow:
+def _row(row: sa.Row[Any]) -> Alert:
     owner = row.owner_id
     if owner is not None and row.hour_ts < owner_visible_from(*period(row)):
         owner = None
-    return AlertRow(
+    return Alert(
         id=row.id,
         device_id=row.device_id,
         hour_ts=row.hour_ts,
@@ -82,7 +63,7 @@ async def raise_once(
     value: int,
     limit_wh: int,
     late: bool,
-) -> AlertRow | None:
+) -> Alert | None:
     """Store the alert unless that device-hour already has one of this kind."""
     result = await conn.execute(
         _insert_ignore(conn).values(
@@ -107,7 +88,7 @@ async def raise_once(
 
 async def withdraw(
     conn: AsyncConnection, *, device_id: int, hour_ts: int, kind: str
-) -> AlertRow | None:
+) -> Alert | None:
     """Remove a device-hour's alert of this kind; returns what was removed."""
     query = (
         sa.select(*_COLUMNS)
@@ -129,7 +110,7 @@ async def page(
     unacknowledged: bool,
     limit: int,
     offset: int,
-) -> tuple[list[AlertRow], int]:
+) -> tuple[list[Alert], int]:
     """Newest first; `owner_id` limits to the devices a user owns now, and to the hours
     that start within their assignment period (unless it includes the history)."""
     query = (
@@ -155,7 +136,7 @@ async def page(
     return [_row(r) for r in rows], total
 
 
-async def get(conn: AsyncConnection, alert_id: int) -> AlertRow | None:
+async def get(conn: AsyncConnection, alert_id: int) -> Alert | None:
     query = sa.select(*_COLUMNS).select_from(_FROM).where(alerts.c.id == alert_id)
     row = (await conn.execute(query)).first()
     return _row(row) if row else None

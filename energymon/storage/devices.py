@@ -50,7 +50,7 @@ def period(row: sa.Row[Any]) -> tuple[int | None, bool]:
     return int(row.started_ts), bool(row.include_history)
 
 
-_COLUMNS = (
+DEVICE_COLUMNS = (
     devices.c.id,
     devices.c.description,
     devices.c.address,
@@ -62,7 +62,7 @@ _COLUMNS = (
 )
 
 
-def _device(row: sa.Row[Any]) -> Device:
+def device_from_row(row: sa.Row[Any]) -> Device:
     started, include_history = period(row)
     return Device(
         id=row.id,
@@ -133,9 +133,9 @@ async def insert(
 
 
 async def get(conn: AsyncConnection, device_id: int) -> Device | None:
-    query = sa.select(*_COLUMNS).select_from(WITH_PERIOD).where(devices.c.id == device_id)
+    query = sa.select(*DEVICE_COLUMNS).select_from(WITH_PERIOD).where(devices.c.id == device_id)
     row = (await conn.execute(query)).first()
-    return _device(row) if row else None
+    return device_from_row(row) if row else None
 
 
 async def page(
@@ -147,14 +147,14 @@ async def page(
     offset: int,
 ) -> tuple[list[Device], int]:
     """Devices ordered by id: all, one owner's, or the orphans."""
-    query = sa.select(*_COLUMNS).select_from(WITH_PERIOD).order_by(devices.c.id)
+    query = sa.select(*DEVICE_COLUMNS).select_from(WITH_PERIOD).order_by(devices.c.id)
     if orphans:
         query = query.where(devices.c.owner_id.is_(None))
     if owner_id is not None:
         query = query.where(devices.c.owner_id == owner_id)
     total = await count(conn, query)
     rows = (await conn.execute(query.limit(limit).offset(offset))).all()
-    return [_device(r) for r in rows], total
+    return [device_from_row(r) for r in rows], total
 
 
 async def update(conn: AsyncConnection, device_id: int, changes: dict[str, Any]) -> Device | None:

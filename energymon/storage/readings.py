@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import Contention
-from energymon.models import owner_visible_from
-from energymon.storage.devices import PERIOD_COLUMNS, WITH_PERIOD, period
+from energymon.models import Device, StoredReading
+from energymon.storage.devices import DEVICE_COLUMNS, WITH_PERIOD, device_from_row
 from energymon.storage.schema import devices, hourly, readings
 
 # Row-value IN lists longer than this are split, to stay well inside driver limits.
@@ -22,60 +21,18 @@ CHUNK = 500
 JSON_CHUNK = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Meter:
-    """What the ingest path needs to know about a device."""
-
-    id: int
-    kind: str
-    max_hourly_wh: int
-    owner_id: int | None
-    description: str = ""
-    # The owner hears of readings and hours from this second on (0: all); see models.Device.
-    visible_from: int = 0
-
-    def audience(self, ts: int) -> int | None:
-        """Who besides the admins may hear of data at `ts` (a reading, or an hour's start):
-        the owner when it lies within their assignment period, else nobody."""
-        return self.owner_id if ts >= self.visible_from else None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReading:
-    ts: int
-    value_mwh: int
-    consumption_mwh: int
-
-
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-async def meters(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Meter]:
-    found: dict[int, Meter] = {}
+async def meters(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Device]:
+    """The devices of these ids that exist, with their owner's assignment period."""
+    found: dict[int, Device] = {}
     for chunk in _chunks(sorted(set(ids))):
-        query = (
-            sa.select(
-                devices.c.id,
-                devices.c.meter_kind,
-                devices.c.max_hourly_wh,
-                devices.c.owner_id,
-                devices.c.description,
-                *PERIOD_COLUMNS,
-            )
-            .select_from(WITH_PERIOD)
-            .where(devices.c.id.in_(chunk))
-        )
+        query = sa.select(*DEVICE_COLUMNS).select_from(WITH_PERIOD).where(devices.c.id.in_(chunk))
         for row in await conn.execute(query):
-            found[row.id] = Meter(
-                row.id,
-                row.meter_kind,
-                int(row.max_hourly_wh),
-                row.owner_id,
-                row.description,
-                owner_visible_from(*period(row)),
-            )
+            found[row.id] = device_from_row(row)
     return found
 
 
@@ -118,7 +75,7 @@ async def around(
         .order_by(readings.c.ts)
     )
     rows = await conn.execute(query)
-    return [StoredReading(r.ts, int(r.value_mwh), int(r.consumption_mwh)) for r in rows]
+    return [StoredReading(device_id, r.ts, int(r.value_mwh), int(r.consumption_mwh)) for r in rows]
 
 
 # The hot statements of the ingest path take their rows as one JSON array of arrays, bound
@@ -323,4 +280,4 @@ async def page(
     if after_ts is not None:
         query = query.where(readings.c.ts > after_ts)
     rows = await conn.execute(query)
-    return [StoredReading(r.ts, int(r.value_mwh), int(r.consumption_mwh)) for r in rows]
+    return [StoredReading(device_id, r.ts, int(r.value_mwh), int(r.consumption_mwh)) for r in rows]

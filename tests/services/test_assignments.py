@@ -16,11 +16,10 @@ from energymon.events import (
     EventHub,
     rfc3339,
 )
-from energymon.models import NOTHING_VISIBLE, Principal, Role
+from energymon.models import NOTHING_VISIBLE, Principal, Reading, Role
 from energymon.services.alerts import AlertService
 from energymon.services.devices import DeviceService
 from energymon.services.ingest import IngestService
-from energymon.services.readings import Reading
 from energymon.storage.schema import device_assignments
 
 HOUR = 3600

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from energymon.errors import BadRequest, Invalid
-from energymon.services.readings import MAX_READINGS, Reading, Rejected, parse
+from energymon.models import Reading
+from energymon.services.readings import MAX_READINGS, Rejected, parse
 from tests.ingest.conftest import LoopProbe
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC).timestamp()
