@@ -22,6 +22,7 @@ from energymon.config import Config
 from energymon.events import make_hub
 from energymon.ingest import amqp
 from energymon.ingest.bus import LocalBus, running
+from energymon.lifecycle import CleanupContext, named
 from energymon.pages import apidocs, sessions, vendor, views
 from energymon.pages.errors import page_errors
 from energymon.rpc.fanout import ChatFanout
@@ -78,7 +79,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers["Cache-Control"] = "no-store"
 
 
-def _database(config: Config):  # type: ignore[no-untyped-def]
+def _database(config: Config) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         db = Database(
             config.database.url,
@@ -99,7 +100,7 @@ def _database(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _services(config: Config):  # type: ignore[no-untyped-def]
+def _services(config: Config) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[keys.DATABASE]
         hasher = PasswordHasher(config.auth.bcrypt_rounds)
@@ -146,7 +147,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         await hub.close()
 
 
-def _amqp_ingest(config: Config):  # type: ignore[no-untyped-def]
+def _amqp_ingest(config: Config) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with amqp.consuming(config.broker, app[keys.INGEST]):
             yield
@@ -154,7 +155,7 @@ def _amqp_ingest(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _local_bus(config: Config):  # type: ignore[no-untyped-def]
+def _local_bus(config: Config) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         bus = LocalBus(
             app[keys.INGEST],
@@ -169,7 +170,7 @@ def _local_bus(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _grpc(config: Config):  # type: ignore[no-untyped-def]
+def _grpc(config: Config) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         server = ChatServer(
             config.grpc,
@@ -209,18 +210,26 @@ def create_app(config: Config) -> web.Application:
     views.add_routes(app)
     vendor.add_routes(app, WEB / "node_modules")
 
-    app.cleanup_ctx.append(_database(config))
+    realtime.mount(app, config)
+
+    # Every resource, in the order it starts; they close in the reverse order.
+    contexts: list[tuple[str, CleanupContext]] = [("database", _database(config))]
     if not config.demo:
         # Before anything else starts: nothing to stop when the database is refused.
-        app.cleanup_ctx.append(demo.refuse_published_passwords)
-    app.cleanup_ctx.append(_services(config))
-    app.cleanup_ctx.append(_hub)
-    realtime.attach(app, config)
-    if config.broker.url:
-        app.cleanup_ctx.append(_amqp_ingest(config))
-    else:
-        app.cleanup_ctx.append(_local_bus(config))
-    app.cleanup_ctx.append(_grpc(config))
+        contexts.append(("published-password check", demo.refuse_published_passwords))
+    ingest = (
+        ("ingest consumer", _amqp_ingest(config))
+        if config.broker.url
+        else ("ingest bus", _local_bus(config))
+    )
+    contexts += [
+        ("services", _services(config)),
+        ("event hub", _hub),
+        ("realtime", realtime.context(config)),
+        ingest,
+        ("gRPC server", _grpc(config)),
+    ]
     if config.demo:
-        app.cleanup_ctx.append(demo.context)
+        contexts.append(("demo", demo.context))
+    app.cleanup_ctx.extend(named(name, ctx) for name, ctx in contexts)
     return app

@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
 from energymon.config import Config, ConfigError, load_config
@@ -68,19 +67,17 @@ def _chat(args: argparse.Namespace) -> int:
     return terminal.main(args, password)
 
 
-def _serve(config: Config) -> None:
+async def _serve(config: Config) -> None:
     from energymon import demo
     from energymon.app import create_app
+    from energymon.lifecycle import serve
 
-    app = create_app(config)
     host, port = config.server.host, config.server.port
-    if config.demo:
 
-        async def announce(_app: web.Application) -> None:
-            print(demo.banner(f"http://{host}:{port}"), flush=True)
+    def announce() -> None:
+        print(demo.banner(f"http://{host}:{port}"), flush=True)
 
-        app.on_startup.append(announce)
-    web.run_app(app, host=host, port=port, print=lambda msg: _LOGGER.info("%s", msg.strip()))
+    await serve(create_app(config), host, port, on_ready=announce if config.demo else None)
 
 
 async def _migrate(config: Config) -> None:
@@ -146,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _config_path(args.config), demo=getattr(args, "demo", False), overrides=overrides
         )
         if args.command == "serve":
-            _serve(config)
+            asyncio.run(_serve(config))
         elif args.command == "migrate":
             asyncio.run(_migrate(config))
         elif args.command == "create-admin":

@@ -6,11 +6,12 @@ import asyncio
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from energymon.app import create_app
 from energymon.config import load_config
 from energymon.demo import DEMO_ADMIN
 from tests.conftest import (
+    AMQP_URL,
     IN_CI,
     JWT_SECRET,
     MYSQL_HOST,
@@ -196,14 +198,83 @@ def test_serve_on_an_unreachable_database(workdir, env):
     assert "cannot use the database" in assert_one_line_error(result)
 
 
-def test_serve_on_a_port_in_use(workdir, migrated):
-    env = {**migrated, "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET}
+# What a stop logs, one line a resource, once it has closed.
+STOPPED = re.compile(r"energymon\.lifecycle: stopped (.+)$", re.MULTILINE)
+
+
+def stopped(result: Result) -> list[str]:
+    return STOPPED.findall(result.stderr)
+
+
+@contextmanager
+def a_taken_port() -> Iterator[int]:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
+
+
+def test_serve_on_a_port_in_use(workdir, migrated):
+    env = {**migrated, "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET}
+    with a_taken_port() as port:
         result = run(workdir, env, "serve", "--port", str(port))
-    assert_one_line_error(result)
+    line = assert_one_line_error(result)
+    assert line == f"energymon: cannot listen for HTTP on 127.0.0.1:{port}: address already in use"
+    # Everything had started before the HTTP port was bound: everything is closed again.
+    assert stopped(result) == [
+        "gRPC server",
+        "ingest bus",
+        "realtime",
+        "event hub",
+        "services",
+        "published-password check",
+        "database",
+    ]
+
+
+def test_serve_on_a_grpc_port_in_use(workdir, migrated):
+    env = {**migrated, "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET}
+    with a_taken_port() as grpc_port:
+        result = run(
+            workdir, {**env, "ENERGYMON_GRPC_PORT": str(grpc_port)}, "serve", "--port", "0"
+        )
+    line = assert_one_line_error(result)
+    assert line == (
+        f"energymon: cannot listen for gRPC on 127.0.0.1:{grpc_port}: address already in use"
+    )
+    assert stopped(result) == [
+        "ingest bus",
+        "realtime",
+        "event hub",
+        "services",
+        "published-password check",
+        "database",
+    ]
+
+
+def test_serve_with_a_broker_on_a_grpc_port_in_use_closes_the_broker(workdir, migrated, names):
+    env = {
+        **migrated,
+        "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET,
+        "ENERGYMON_BROKER_URL": AMQP_URL,
+        "ENERGYMON_BROKER_NAMESPACE": names.namespace,
+    }
+    with a_taken_port() as grpc_port:
+        result = run(
+            workdir, {**env, "ENERGYMON_GRPC_PORT": str(grpc_port)}, "serve", "--port", "0"
+        )
+    assert f"gRPC on 127.0.0.1:{grpc_port}" in assert_one_line_error(result)
+    # The consumer and the hub's broker connection were closed, not left to the loop's end
+    # (which printed "RuntimeError: athrow(): asynchronous generator is already running").
+    assert "Error" not in result.stderr.replace(result.error_lines[-1], "")
+    assert stopped(result) == [
+        "ingest consumer",
+        "realtime",
+        "event hub",
+        "services",
+        "published-password check",
+        "database",
+    ]
 
 
 @pytest.mark.parametrize("how", ["--config", "ENERGYMON_CONFIG", "./config.toml"])
@@ -310,6 +381,19 @@ async def test_serve_demo_prints_credentials_that_log_in(workdir, env):
         assert me["email"] == found.group(1)
     assert proc.returncode is not None
     assert "Traceback" not in (workdir / "serve.log").read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_serve_stops_on_a_signal_closing_everything(workdir, migrated, signum):
+    env = {**migrated, "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET}
+    port = free_port()
+    async with serving(workdir, env, "--port", str(port)) as (proc, _lines):
+        await wait_until_up(proc, f"http://127.0.0.1:{port}", workdir)
+        proc.send_signal(signum)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    log = (workdir / "serve.log").read_text()
+    assert "Traceback" not in log
+    assert STOPPED.findall(log)[-1] == "database"
 
 
 # ---- the same on MariaDB ---------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Real time: private alerts and live charts over Socket.IO (`/socket.io`, namespace `/`).
 
-`attach` builds the server inside create_app; `context` (a cleanup context, after the
-services and the hub) registers the handlers, bridges the hub to the sockets, and on the
-way down disconnects every client and stops the server.
+`mount` builds the server inside create_app; `context` (a cleanup context, after the
+services and the hub; create_app lists it) registers the handlers, bridges the hub to the
+sockets, and on the way down disconnects every client and stops the server.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from aiohttp import web
 from energymon import keys
 from energymon.auth.throttle import TokenBuckets
 from energymon.config import Config
+from energymon.lifecycle import CleanupContext
 from energymon.realtime.bridge import Bridge
 from energymon.realtime.chat import register_chat_handlers
 from energymon.realtime.server import Realtime, build_server
@@ -27,8 +28,8 @@ _LOGGER = logging.getLogger(__name__)
 CLOSE_GRACE_S = 1.0
 
 
-def attach(app: web.Application, config: Config) -> None:
-    """Create the Socket.IO server, mount it at /socket.io and run it with the app."""
+def mount(app: web.Application, config: Config) -> None:
+    """Create the Socket.IO server and mount it at /socket.io; `context` runs it."""
     sio = build_server(config.realtime)
     app[keys.SIO] = sio
     # The routes sio.attach() would add, through a handler that knows the open connections:
@@ -60,7 +61,6 @@ def attach(app: web.Application, config: Config) -> None:
             transport.close()
 
     app.on_shutdown.append(close_all)
-    app.cleanup_ctx.append(_context(config))
 
 
 def _register_feature_handlers(app: web.Application, events: TokenBuckets) -> Callable[[], None]:
@@ -76,7 +76,9 @@ def _event_buckets(config: Config) -> TokenBuckets:
     )
 
 
-def _context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+def context(config: Config) -> CleanupContext:
+    """The cleanup context that runs the Socket.IO server mounted by `mount`."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         sio = app[keys.SIO]
         bridge = Bridge(sio, app[keys.HUB], readings_per_second=config.realtime.readings_per_second)

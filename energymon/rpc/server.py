@@ -18,6 +18,7 @@ from grpclib.reflection.v1alpha import reflection_pb2 as reflection_v1alpha_pb2
 from grpclib.server import Server
 
 from energymon.config import GrpcConfig
+from energymon.lifecycle import cannot_listen
 from energymon.rpc.fanout import ChatFanout
 from energymon.rpc.limits import MAX_REQUEST_BYTES, BoundedRequests
 from energymon.rpc.service import ChatRpc
@@ -86,7 +87,10 @@ class ChatServer:
         self.port = 0
 
     async def start(self) -> None:
-        sock = _listening_socket(self._config.host, self._config.port)
+        try:
+            sock = _listening_socket(self._config.host, self._config.port)
+        except OSError as exc:
+            raise cannot_listen("gRPC", self._config.host, self._config.port, exc) from None
         self.port = sock.getsockname()[1]
         self.fanout.start()
         await self._server.start(sock=sock)
