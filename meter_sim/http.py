@@ -191,7 +191,7 @@ async def _json_or_none(resp: aiohttp.ClientResponse) -> object:
 
 def _backoff(attempt: int) -> float:
     """Exponential backoff with jitter: about 0.5 s, 1 s, 2 s ... at most 30 s."""
-    return min(_MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+    return min(_MAX_BACKOFF, 0.5 * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -21,9 +21,9 @@ router = ApiRouter()
     status=201,
     errors=(409, 429),
 )
-async def register(call: Call) -> UserOut:
+async def register(call: Call[None, RegisterIn]) -> UserOut:
     """Anyone may register; the new account has the `user` role. Log in afterwards."""
-    body: RegisterIn = call.body
+    body = call.body
     user = await call.app[keys.ACCOUNTS].register(
         email=body.email,
         password=body.password,
@@ -43,10 +43,10 @@ async def register(call: Call) -> UserOut:
     response=TokenOut,
     errors=(401, 429),
 )
-async def login(call: Call) -> TokenOut:
+async def login(call: Call[None, LoginIn]) -> TokenOut:
     """Returns a bearer token (JWT). Repeated failures for one account or address get 429
     with `Retry-After`."""
-    body: LoginIn = call.body
+    body = call.body
     session = await call.app[keys.ACCOUNTS].login(
         email=body.email, password=body.password, address=client_address(call.request)
     )
@@ -93,10 +93,10 @@ async def logout(call: Call) -> Reply:
     status=204,
     errors=(429,),
 )
-async def change_password(call: Call) -> Reply:
+async def change_password(call: Call[None, PasswordChangeIn]) -> Reply:
     """Needs the current password; wrong guesses count as failed logins (429 with
     `Retry-After` past the limit). Every other session of the account ends; this one stays."""
-    body: PasswordChangeIn = call.body
+    body = call.body
     await call.app[keys.ACCOUNTS].change_password(
         call.me,
         current_password=body.current_password,

@@ -39,9 +39,9 @@ def alert_out(alert: Alert) -> AlertOut:
     query=AlertQuery,
     response=AlertPageOut,
 )
-async def list_alerts(call: Call) -> AlertPageOut:
+async def list_alerts(call: Call[AlertQuery]) -> AlertPageOut:
     """Newest hour first. A user sees the alerts of the devices they own; an admin sees all."""
-    q: AlertQuery = call.query
+    q = call.query
     limit = q.capped_limit()
     page = await call.app[keys.ALERTS].list(
         call.me,

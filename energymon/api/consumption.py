@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 
 from energymon import keys
@@ -31,7 +31,9 @@ MAX_EXPORT_ROWS = 100_000
 BASE = "/api/v1/devices/{device_id}"
 
 
-def _csv(header: list[str], pages: AsyncIterator[Iterable[list[object]]], filename: str) -> Reply:
+def _csv(
+    header: list[str], pages: AsyncIterator[Iterable[Sequence[object]]], filename: str
+) -> Reply:
     """A CSV download sent page by page as the rows are read, never built whole."""
 
     async def chunks() -> AsyncIterator[str]:
@@ -46,18 +48,18 @@ def _csv(header: list[str], pages: AsyncIterator[Iterable[list[object]]], filena
     )
 
 
-def _csv_text(rows: Iterable[list[object]]) -> str:
+def _csv_text(rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue()
 
 
-async def _one_page(rows: list[list[object]]) -> AsyncIterator[list[list[object]]]:
+async def _one_page(rows: list[Sequence[object]]) -> AsyncIterator[list[Sequence[object]]]:
     yield rows
 
 
-async def _hourly(call: Call) -> HourlyOut:
-    q: HourlyQuery = call.query
+async def _hourly(call: Call[HourlyQuery]) -> HourlyOut:
+    q = call.query
     device, hours = await call.app[keys.CONSUMPTION].hourly(
         call.me, call.path["device_id"], q.date, q.zone
     )
@@ -87,7 +89,7 @@ async def _hourly(call: Call) -> HourlyOut:
     query=HourlyQuery,
     response=HourlyOut,
 )
-async def hourly_consumption(call: Call) -> HourlyOut:
+async def hourly_consumption(call: Call[HourlyQuery]) -> HourlyOut:
     """Every hour of the local day (23 or 25 on daylight-saving change days), with kWh,
     reading count and whether it went over the device's current limit. Hours without data
     have `kwh: null`, not zero."""
@@ -103,10 +105,10 @@ async def hourly_consumption(call: Call) -> HourlyOut:
     query=HourlyQuery,
     media_type="text/csv",
 )
-async def hourly_consumption_csv(call: Call) -> Reply:
+async def hourly_consumption_csv(call: Call[HourlyQuery]) -> Reply:
     """The same hours as CSV: hour_start,kwh,readings,over_limit (empty kwh: no data)."""
     result = await _hourly(call)
-    rows: list[list[object]] = [
+    rows: list[Sequence[object]] = [
         [h.start.isoformat(), "" if h.kwh is None else h.kwh, h.readings, str(h.over_limit).lower()]
         for h in result.hours
     ]
@@ -114,8 +116,8 @@ async def hourly_consumption_csv(call: Call) -> Reply:
     return _csv(["hour_start", "kwh", "readings", "over_limit"], _one_page(rows), filename)
 
 
-async def _daily(call: Call) -> DailyOut:
-    q: DailyQuery = call.query
+async def _daily(call: Call[DailyQuery]) -> DailyOut:
+    q = call.query
     if q.end < q.start or (q.end - q.start).days >= MAX_DAYS:
         raise Invalid(
             f"`to` must be on or after `from`, at most {MAX_DAYS} days",
@@ -147,7 +149,7 @@ async def _daily(call: Call) -> DailyOut:
     query=DailyQuery,
     response=DailyOut,
 )
-async def daily_consumption(call: Call) -> DailyOut:
+async def daily_consumption(call: Call[DailyQuery]) -> DailyOut:
     """One total per local day from `from` to `to` inclusive; days without data are null."""
     return await _daily(call)
 
@@ -161,10 +163,10 @@ async def daily_consumption(call: Call) -> DailyOut:
     query=DailyQuery,
     media_type="text/csv",
 )
-async def daily_consumption_csv(call: Call) -> Reply:
+async def daily_consumption_csv(call: Call[DailyQuery]) -> Reply:
     """The same days as CSV: date,kwh,hours_with_data."""
     result = await _daily(call)
-    rows: list[list[object]] = [
+    rows: list[Sequence[object]] = [
         [d.date.isoformat(), "" if d.kwh is None else d.kwh, d.hours_with_data] for d in result.days
     ]
     return _csv(
@@ -183,8 +185,8 @@ def _bounds(q: ReadingsQuery) -> tuple[int, int]:
     return int(q.start.timestamp()), int(q.end.timestamp())
 
 
-async def _readings(call: Call, limit: int) -> ReadingPage:
-    q: ReadingsQuery = call.query
+async def _readings(call: Call[ReadingsQuery], limit: int) -> ReadingPage:
+    q = call.query
     start, end = _bounds(q)
     device, rows = await call.app[keys.CONSUMPTION].readings(
         call.me, call.path["device_id"], start, end, after_ts=q.after, limit=limit
@@ -212,9 +214,9 @@ async def _readings(call: Call, limit: int) -> ReadingPage:
     query=ReadingsQuery,
     response=ReadingPage,
 )
-async def list_readings(call: Call) -> ReadingPage:
+async def list_readings(call: Call[ReadingsQuery]) -> ReadingPage:
     """Readings in [from, to) in time order, a page at a time (`after` = previous `next_after`)."""
-    q: ReadingsQuery = call.query
+    q = call.query
     return await _readings(call, q.capped_limit())
 
 
@@ -227,16 +229,16 @@ async def list_readings(call: Call) -> ReadingPage:
     query=ReadingsQuery,
     media_type="text/csv",
 )
-async def readings_csv(call: Call) -> Reply:
+async def readings_csv(call: Call[ReadingsQuery]) -> Reply:
     """Readings in [from, to) as CSV (ts,value_kwh,consumption_kwh), up to 100,000 rows,
     sent as they are read."""
-    q: ReadingsQuery = call.query
+    q = call.query
     start, end = _bounds(q)
     device, pages = await call.app[keys.CONSUMPTION].export(
         call.me, call.path["device_id"], start, end, limit=MAX_EXPORT_ROWS
     )
 
-    async def rows() -> AsyncIterator[list[list[object]]]:
+    async def rows() -> AsyncIterator[list[Sequence[object]]]:
         async for page in pages:
             yield [
                 [

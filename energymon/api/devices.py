@@ -27,10 +27,10 @@ TAG = "devices"
     query=DeviceListQuery,
     response=DevicePage,
 )
-async def list_devices(call: Call) -> DevicePage:
+async def list_devices(call: Call[DeviceListQuery]) -> DevicePage:
     """A user gets their own devices. An admin gets every device, or one owner's
     (`owner_id`), or the orphans (`orphans=true`)."""
-    q: DeviceListQuery = call.query
+    q = call.query
     limit = q.capped_limit()
     devices, total = await call.app[keys.DEVICES].list(
         call.me, owner_id=q.owner_id, orphans=q.orphans, limit=limit, offset=q.offset
@@ -51,9 +51,9 @@ async def list_devices(call: Call) -> DevicePage:
     status=201,
     errors=(404,),
 )
-async def create_device(call: Call) -> DeviceOut:
+async def create_device(call: Call[None, DeviceCreate]) -> DeviceOut:
     """Create a device, optionally assigned to a user at once (404 if that user is missing)."""
-    b: DeviceCreate = call.body
+    b = call.body
     device = await call.app[keys.DEVICES].create(
         call.me,
         description=b.description,
@@ -87,7 +87,7 @@ async def get_device(call: Call) -> DeviceOut:
     body=DeviceUpdate,
     response=DeviceOut,
 )
-async def update_device(call: Call) -> DeviceOut:
+async def update_device(call: Call[None, DeviceUpdate]) -> DeviceOut:
     """Change the description, address or maximum hourly consumption."""
     changes = call.body.model_dump(exclude_unset=True)
     if "max_hourly_kwh" in changes:
@@ -119,11 +119,11 @@ async def delete_device(call: Call) -> Reply:
     body=AssignIn,
     response=DeviceOut,
 )
-async def assign_device(call: Call) -> DeviceOut:
+async def assign_device(call: Call[None, AssignIn]) -> DeviceOut:
     """Make `user_id` the device's owner (replacing any previous owner). The owner sees the
     device's readings, totals and alerts from this moment on, or all of them with
     `include_history`; the previous owner no longer sees any."""
-    b: AssignIn = call.body
+    b = call.body
     device = await call.app[keys.DEVICES].assign(
         call.me, call.path["device_id"], b.user_id, include_history=b.include_history
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from energymon.api.router import status_phrase
 from energymon.api.schemas import Problem, ProblemField
@@ -55,7 +56,7 @@ _KEEP_HEADERS = ("Allow", "Location", "Retry-After")
 
 
 @web.middleware
-async def problems_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn domain errors and HTTP errors into problem documents; a bug into a logged 500."""
     try:
         return await handler(request)

@@ -81,7 +81,7 @@ class ZoneQuery(Query):
         "UTC",
         max_length=64,
         description="IANA time zone, e.g. Europe/Berlin.",
-        json_schema_extra={"enum": sorted(_zones())},
+        json_schema_extra={"enum": [*sorted(_zones())]},
     )
 
     @field_validator("tz")

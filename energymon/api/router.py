@@ -7,10 +7,11 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeVar
 
 from energymon import keys
 from energymon.api import session
@@ -22,6 +23,9 @@ from energymon.models import Principal
 # public: anyone; user/admin: an account's bearer token; device: a device's ingest token.
 Auth = Literal["public", "user", "admin", "device"]
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
+# The validated query and body of a call; None for an operation that declares none.
+QueryT = TypeVar("QueryT", bound=BaseModel | None, default=None)
+BodyT = TypeVar("BodyT", bound=BaseModel | None, default=None)
 
 
 @dataclass(frozen=True)
@@ -38,14 +42,18 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class Call:
-    """Everything a handler needs, already validated."""
+class Call(Generic[QueryT, BodyT]):
+    """Everything a handler needs, already validated.
+
+    `Call[Q, B]` types the query and body the operation declares (`query=Q`, `body=B`):
+    `Call` has neither, `Call[Q]` a query only, `Call[None, B]` a body only.
+    """
 
     request: web.Request
     principal: Principal | None
     path: dict[str, int]
-    query: Any
-    body: Any
+    query: QueryT
+    body: BodyT
     device_id: int | None = None
 
     @property
@@ -58,7 +66,7 @@ class Call:
         return self.principal
 
 
-Handler = Callable[[Call], Awaitable[Out | Reply]]
+Handler = Callable[[Call[Any, Any]], Awaitable[Out | Reply]]
 
 
 @dataclass(frozen=True)
@@ -211,7 +219,8 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
             if op.auth == "admin" and not principal.is_admin:
                 raise Forbidden("this needs the admin role")
         path = _path_ids(op, request)
-        query = body = None
+        query: BaseModel | None = None
+        body: BaseModel | None = None
         if op.query is not None:
             try:
                 query = op.query.model_validate(dict(request.query))

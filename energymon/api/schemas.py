@@ -87,7 +87,7 @@ _RFC3339 = {
 _RFC3339_EXAMPLE = {date: "2024-05-31", datetime: "2024-05-31T22:00:00Z"}
 
 
-def _temporal_type(annotation: Any) -> type | None:
+def _temporal_type(annotation: Any) -> type[date] | None:
     """`date` or `datetime` when a field holds one (optionally or None), else None."""
     if get_origin(annotation) in (Union, types.UnionType):
         found = {_temporal_type(arg) for arg in get_args(annotation)} - {None}

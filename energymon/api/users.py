@@ -19,9 +19,9 @@ TAG = "users"
     query=UserListQuery,
     response=UserPage,
 )
-async def list_users(call: Call) -> UserPage:
+async def list_users(call: Call[UserListQuery]) -> UserPage:
     """Users ordered by id; `q` keeps those whose email contains it."""
-    q: UserListQuery = call.query
+    q = call.query
     limit = q.capped_limit()
     users, total = await call.app[keys.USERS].list(
         call.me, search=q.q, limit=limit, offset=q.offset
@@ -40,9 +40,9 @@ async def list_users(call: Call) -> UserPage:
     status=201,
     errors=(409,),
 )
-async def create_user(call: Call) -> UserOut:
+async def create_user(call: Call[None, UserCreate]) -> UserOut:
     """Create an account of either role."""
-    b: UserCreate = call.body
+    b = call.body
     user = await call.app[keys.USERS].create(
         call.me, email=b.email, password=b.password, name=b.name, role=b.role, disabled=b.disabled
     )
@@ -72,10 +72,10 @@ async def get_user(call: Call) -> UserOut:
     response=UserOut,
     errors=(409,),
 )
-async def update_user(call: Call) -> UserOut:
+async def update_user(call: Call[None, UserUpdate]) -> UserOut:
     """Change any of email, name, role, disabled, password. Disabling a user ends their
     sessions at once. Admins cannot disable or demote themselves."""
-    b: UserUpdate = call.body
+    b = call.body
     changes = b.model_dump(exclude_unset=True)
     user = await call.app[keys.USERS].update(call.me, call.path["user_id"], changes)
     return UserOut.of(user)

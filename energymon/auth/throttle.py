@@ -144,7 +144,7 @@ class LoginThrottle:
         """How long after the last failure the next attempt may come."""
         if failures < self.account_limit:
             return 0.0
-        return min(self.window, FIRST_DELAY_SECONDS * 2 ** (failures - self.account_limit))
+        return min(self.window, FIRST_DELAY_SECONDS * 2.0 ** (failures - self.account_limit))
 
     def _pair_wait(self, pair: _Pair | None, now: float) -> float:
         if pair is None:

@@ -26,6 +26,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
+    HeadersType,
 )
 from aio_pika.exceptions import AMQPError, ChannelPreconditionFailed
 
@@ -163,6 +164,11 @@ class AmqpIngest:
         slots = asyncio.Semaphore(self._config.transactions)
         previous: asyncio.Future[None] | None = None
         running: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            slots.release()
+
         try:
             while True:
                 batch = await self._inbox.take(
@@ -172,7 +178,7 @@ class AmqpIngest:
                 settled = asyncio.get_running_loop().create_future()
                 task = asyncio.create_task(self._handle(batch, previous, settled))
                 running.add(task)
-                task.add_done_callback(lambda t: (running.discard(t), slots.release()))
+                task.add_done_callback(finished)
                 previous = settled
         finally:
             for task in running:
@@ -216,7 +222,7 @@ class AmqpIngest:
     async def _dead_letter(self, message: AbstractIncomingMessage, letter: DeadLetter) -> None:
         assert self._dlx is not None
         reason = "; ".join(letter.reasons)[:1000]
-        headers = {REASON_HEADER: reason}
+        headers: HeadersType = {REASON_HEADER: reason}
         if message.routing_key:
             headers["x-energymon-routing-key"] = message.routing_key
         await self._dlx.publish(

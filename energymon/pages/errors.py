@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from energymon.pages.common import current_principal, render
 
@@ -19,7 +20,7 @@ def _wants_page(request: web.Request) -> bool:
 
 
 @web.middleware
-async def page_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render 404 and 405 of page paths as a page of the app."""
     try:
         return await handler(request)

@@ -10,12 +10,13 @@ from energymon.models import Principal
 from energymon.pages.common import current_principal, home_of, login_redirect, render
 
 PageView = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def page(*, admin: bool = False) -> Callable[[PageView], Callable[..., Awaitable]]:
+def page(*, admin: bool = False) -> Callable[[PageView], Handler]:
     """Anonymous visitors go to the login page (and come back); users get 403 on admin pages."""
 
-    def wrap(view: PageView) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def wrap(view: PageView) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
             principal = await current_principal(request)
             if principal is None:

@@ -44,9 +44,12 @@ def mount(app: web.Application, config: Config) -> None:
             open_connections.add(transport)
             all_closed.clear()
         try:
-            return await sio.handle_request(request)  # type: ignore[no-any-return]
+            response = await sio.handle_request(request)
+            # With aiohttp, engineio answers with a Response or an upgrade's WebSocketResponse.
+            assert isinstance(response, web.StreamResponse)
+            return response
         finally:
-            open_connections.discard(transport)  # type: ignore[arg-type]
+            open_connections.discard(transport)
             if not open_connections:
                 all_closed.set()
 

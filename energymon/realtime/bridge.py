@@ -228,7 +228,8 @@ class Bridge:
     async def _to_owner(self, name: str, payload: dict[str, Any], owner_id: int | None) -> None:
         rooms = [ADMINS_ROOM] if owner_id is None else [_user_room(owner_id), ADMINS_ROOM]
         self.sent += 1
-        await self._sio.emit(name, payload, to=rooms, namespace=NAMESPACE)
+        # Socket.IO takes a list of rooms; its stubs only know one.
+        await self._sio.emit(name, payload, to=rooms, namespace=NAMESPACE)  # type: ignore[arg-type]
 
     async def _revoke_user(self, user_id: int, reason: str) -> None:
         room = _user_room(user_id)

@@ -109,7 +109,8 @@ class ChatBridge:
             kind, payload = await self._outbox.get()
             try:
                 event, data, rooms = routes(kind, payload)
-                await self._sio.emit(event, data, room=rooms)
+                # Socket.IO takes a list of rooms; its stubs only know one.
+                await self._sio.emit(event, data, room=rooms)  # type: ignore[arg-type]
             except Exception:
                 _LOGGER.exception("chat event %s not delivered to browsers", kind)
 
@@ -127,12 +128,11 @@ class ChatBridge:
             session = await self._sio.get_session(sid)
         except KeyError:
             session = None
-        token = session.get("token") if isinstance(session, dict) else None
-        if not token:
+        if not isinstance(session, dict) or not session.get("token"):
             raise Unauthorized("this connection is not logged in")
         # Every event costs its account a token, before any work (the check reads the database).
         self._events.take(session["user_id"])
-        return await self._accounts.authenticate(token)
+        return await self._accounts.authenticate(session["token"])
 
     def handler(
         self, work: Callable[[Principal, Any], Awaitable[Ack]]

@@ -16,6 +16,7 @@ from typing import Any
 
 import jwt
 import socketio
+from socketio import exceptions as socket_errors
 
 from energymon.auth.throttle import TokenBuckets
 from energymon.config import RealtimeConfig
@@ -71,7 +72,8 @@ def build_server(config: RealtimeConfig) -> socketio.AsyncServer:
     """The AsyncServer; handlers are registered when the services exist (at startup)."""
     return socketio.AsyncServer(
         async_mode="aiohttp",
-        cors_allowed_origins=origin_check(config.allowed_origins),
+        # engineio also takes a callable (origin, environ) -> bool; its stubs do not know it.
+        cors_allowed_origins=origin_check(config.allowed_origins),  # type: ignore[arg-type]
         cors_credentials=True,
         # Small JSON events only; anything bigger is not a client of ours.
         max_http_buffer_size=64 * 1024,
@@ -94,9 +96,10 @@ ADMINS_ROOM = "admins"
 def token_from(environ: dict[str, Any], auth: Any) -> str:
     """The JWT of a handshake: `auth={"token": ...}`, else the session cookie."""
     if auth is not None:
-        if not isinstance(auth, dict) or not isinstance(auth.get("token"), str):
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str):
             raise Unauthorized('the auth payload must be {"token": "<access token>"}')
-        return auth["token"]
+        return token
     cookies = SimpleCookie()
     try:
         cookies.load(environ.get("HTTP_COOKIE", ""))
@@ -165,14 +168,10 @@ class Realtime:
             token = token_from(environ, auth)
             principal = await self._accounts.authenticate(token)
         except DomainError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.detail, {"status": exc.status}
-            ) from None
+            raise socket_errors.ConnectionRefusedError(exc.detail, {"status": exc.status}) from None
         except Exception:
             _LOGGER.exception("socket connect failed")
-            raise socketio.exceptions.ConnectionRefusedError(
-                "internal error", {"status": 500}
-            ) from None
+            raise socket_errors.ConnectionRefusedError("internal error", {"status": 500}) from None
         await self._sio.save_session(
             sid, {"user_id": principal.user_id, "role": principal.role.value, "token": token}
         )

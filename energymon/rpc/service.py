@@ -82,7 +82,8 @@ def bearer_token(metadata: Any) -> str:
 
 # ---- between domain payloads and proto messages --------------------------------------------
 
-_ROLE = {Role.USER.value: pb.Role.USER, Role.ADMIN.value: pb.Role.ADMIN}
+# Looked up by value: mypy cannot see betterproto's Enum base and reads members as ints.
+_ROLE = {Role.USER.value: pb.Role(pb.Role.USER), Role.ADMIN.value: pb.Role(pb.Role.ADMIN)}
 
 
 def pb_message(payload: dict[str, Any]) -> pb.ChatMessage:

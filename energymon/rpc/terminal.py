@@ -23,6 +23,12 @@ import energymon.rpc.gen.energymon.chat.v1 as pb
 
 TYPING_IDLE_SECONDS = 5.0
 HISTORY_LINES = 20
+# mypy cannot see betterproto's Enum base and reads the members as plain ints; looked up by
+# value they have their enum type.
+ACK = pb.MessageType(pb.MessageType.ACK)
+CONTENT = pb.MessageType(pb.MessageType.CONTENT)
+TYPING_START = pb.MessageType(pb.MessageType.TYPING_START)
+TYPING_END = pb.MessageType(pb.MessageType.TYPING_END)
 
 
 class ChatClientError(Exception):
@@ -98,7 +104,7 @@ class Terminal:
         await self._stub.post(
             pb.PostRequest(
                 conversation_id=message.conversation_id,
-                type=pb.MessageType.ACK,
+                type=ACK,
                 message_id=message.id,
             )
         )
@@ -179,12 +185,12 @@ class Terminal:
                 self._typing_task.cancel()
                 self._typing_task = None
             await self._stub.post(
-                pb.PostRequest(conversation_id=self._open, type=pb.MessageType.CONTENT, text=line)
+                pb.PostRequest(conversation_id=self._open, type=CONTENT, text=line)
             )
         return True
 
     async def _typing(self, typing: bool) -> None:
-        kind = pb.MessageType.TYPING_START if typing else pb.MessageType.TYPING_END
+        kind = TYPING_START if typing else TYPING_END
         await self._stub.post(pb.PostRequest(conversation_id=self._open or 0, type=kind))
         if typing:
             if self._typing_task is not None:
@@ -213,19 +219,21 @@ class Terminal:
                 await self._on_update(update)
 
     async def _on_update(self, update: pb.Update) -> None:
-        kind, value = betterproto.which_one_of(update, "update")
-        cid = getattr(value, "conversation_id", None)
+        kind, _ = betterproto.which_one_of(update, "update")
         if kind == "message":
-            if cid == self._open:
-                self._show(value)
-                await self._ack(value)
-            elif value.sender_id != self._me.user_id:
-                self.say(f"--- new message from {value.sender_name} (/open {cid})")
-        elif kind == "typing" and cid == self._open:
-            state = "is typing…" if value.typing else "stopped typing"
-            self.say(f"--- {value.sender_name} {state}")
-        elif kind == "read" and cid == self._open and value.reader_id != self._me.user_id:
-            self.say(f"--- seen (up to message #{value.message_id})")
+            message = update.message
+            if message.conversation_id == self._open:
+                self._show(message)
+                await self._ack(message)
+            elif message.sender_id != self._me.user_id:
+                cid = message.conversation_id
+                self.say(f"--- new message from {message.sender_name} (/open {cid})")
+        elif kind == "typing" and update.typing.conversation_id == self._open:
+            state = "is typing…" if update.typing.typing else "stopped typing"
+            self.say(f"--- {update.typing.sender_name} {state}")
+        elif kind == "read" and update.read.conversation_id == self._open:
+            if update.read.reader_id != self._me.user_id:
+                self.say(f"--- seen (up to message #{update.read.message_id})")
 
 
 async def _stdin_lines() -> asyncio.StreamReader:

@@ -129,9 +129,10 @@ class DeviceService:
         """A change of owner, after the commit: the old owner loses the device, the new gets it."""
         old = before.owner_id if before else None
         new = after.owner_id if after else None
-        if self._hub is None or old == new:
+        changed = after or before
+        if self._hub is None or old == new or changed is None:
             return
-        device_id = (after or before).id  # type: ignore[union-attr]
+        device_id = changed.id
         if old is not None:
             self._hub.publish(
                 Event(

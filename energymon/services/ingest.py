@@ -375,11 +375,11 @@ class IngestService:
             )
         for kind, alerts in ((ALERT_RAISED, batch.alerts), (ALERT_WITHDRAWN, batch.withdrawn)):
             for alert in alerts:
-                meter = meters.get(alert.device_id)
+                alerted = meters.get(alert.device_id)
                 publish(
                     Event(
                         kind,
-                        alert_payload(alert, meter.description if meter else ""),
+                        alert_payload(alert, alerted.description if alerted else ""),
                         device_id=alert.device_id,
                         owner_id=alert.owner_id,
                     )

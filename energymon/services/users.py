@@ -86,8 +86,7 @@ class UserService:
         if new_password is not None:
             email = changes.get("email")
             if email is None:
-                user = await self.get(principal, user_id)
-                email = user.email
+                email = (await self.get(principal, user_id)).email
             check_password(new_password, email=email)
             changes["password_hash"] = await self._hasher.hash(new_password)
         async with self._db.write() as conn:

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.models import Alert, owner_visible_from
-from energymon.storage.common import aware, count, utcnow
+from energymon.storage.common import AnyRow, aware, count, utcnow
 from energymon.storage.devices import PERIOD_COLUMNS, period, with_period
 from energymon.storage.schema import alerts, device_assignments, devices
 
@@ -30,7 +30,7 @@ _COLUMNS = (
 _FROM = with_period(alerts.join(devices, devices.c.id == alerts.c.device_id))
 
 
-def _row(row: sa.Row[Any]) -> Alert:
+def _row(row: AnyRow) -> Alert:
     owner = row.owner_id
     if owner is not None and row.hour_ts < owner_visible_from(*period(row)):
         owner = None

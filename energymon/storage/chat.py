@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.models import ChatMessage, Conversation, Role
+from energymon.storage.common import AnyRow, inserted_id
 from energymon.storage.schema import chat_messages, chat_reads, users
 
 _MESSAGE = (
@@ -22,7 +23,7 @@ _MESSAGE = (
 )
 
 
-def _message(row: sa.Row[Any]) -> ChatMessage:
+def _message(row: AnyRow) -> ChatMessage:
     return ChatMessage(
         id=int(row.id),
         user_id=int(row.user_id),
@@ -53,7 +54,15 @@ async def insert(
         "created_ms": created_ms,
     }
     result = await conn.execute(chat_messages.insert().values(**values))
-    return ChatMessage(id=int(result.inserted_primary_key[0]), **{**values, "side": side})
+    return ChatMessage(
+        id=inserted_id(result),
+        user_id=user_id,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        side=side,
+        text=text,
+        created_ms=created_ms,
+    )
 
 
 async def get(conn: AsyncConnection, message_id: int) -> ChatMessage | None:

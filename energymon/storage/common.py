@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# A row, select or result of any columns (SQLAlchemy types them with a parameter a column).
+AnyRow: TypeAlias = sa.Row[*tuple[Any, ...]]
+AnySelect: TypeAlias = sa.Select[*tuple[Any, ...]]
+AnyResult: TypeAlias = sa.CursorResult[*tuple[Any, ...]]
 
 
 def utcnow() -> datetime:
@@ -23,7 +30,15 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def count(conn, query: sa.Select) -> int:  # type: ignore[no-untyped-def]
+async def count(conn: AsyncConnection, query: AnySelect) -> int:
     """COUNT(*) over a select."""
     sub = query.order_by(None).subquery()
     return int((await conn.execute(sa.select(sa.func.count()).select_from(sub))).scalar_one())
+
+
+def inserted_id(result: AnyResult) -> int:
+    """The id the database gave the row just inserted."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the insert returned no primary key")
+    return int(key[0])

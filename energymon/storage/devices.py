@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import NotFound
 from energymon.models import Device
-from energymon.storage.common import aware, count, utcnow
+from energymon.storage.common import AnyRow, aware, count, inserted_id, utcnow
 from energymon.storage.schema import device_assignments, device_epoch, devices
 
 
@@ -42,7 +42,7 @@ PERIOD_COLUMNS = (
 )
 
 
-def period(row: sa.Row[Any]) -> tuple[int | None, bool]:
+def period(row: AnyRow) -> tuple[int | None, bool]:
     """(started_ts, include_history) of the owner's open period in a row selected with
     PERIOD_COLUMNS and devices.owner_id; (None, False) when the owner has none."""
     if row.owner_id is None or row.period_user_id != row.owner_id:
@@ -62,7 +62,7 @@ DEVICE_COLUMNS = (
 )
 
 
-def device_from_row(row: sa.Row[Any]) -> Device:
+def device_from_row(row: AnyRow) -> Device:
     started, include_history = period(row)
     return Device(
         id=row.id,
@@ -114,7 +114,7 @@ async def insert(
         result = await conn.execute(devices.insert().values(**values))
     except IntegrityError:
         raise _missing_owner(owner_id) from None
-    device_id = result.inserted_primary_key[0]
+    device_id = inserted_id(result)
     started = None
     if owner_id is not None:
         # A new device has no one else's past: its first owner sees whatever it sends.

@@ -65,7 +65,10 @@ def _upgrade(sync: Connection, revision: str, sqlite: bool) -> None:
 
 def _pragma(sync: Connection, statement: str) -> None:
     """Run a pragma on the driver connection, outside any transaction."""
-    cursor = sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    driver = sync.connection.dbapi_connection
+    if driver is None:
+        raise RuntimeError("the connection was closed before its pragma")
+    cursor = driver.cursor()
     try:
         cursor.execute(statement)
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
@@ -19,11 +21,11 @@ metadata = sa.MetaData(
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # Emails are normalised to lower case in Python and compared byte for byte on both engines.
 EMAIL = sa.String(254).with_variant(mysql.VARCHAR(254, collation="utf8mb4_bin"), "mysql")
-MYSQL_TABLE = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 # Ids are never used twice: SQLite's plain rowid reuses the highest id after a delete (a
 # deleted account's or device's id would pass to the next one); AUTOINCREMENT forbids that.
 # MariaDB's AUTO_INCREMENT never goes back (persistent since 10.2.4).
-NO_REUSE = {"sqlite_autoincrement": True}
+NO_REUSE: dict[str, Any] = {"sqlite_autoincrement": True}
 
 users = sa.Table(
     "users",

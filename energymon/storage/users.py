@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from energymon.errors import Conflict
 from energymon.models import Role, User
 from energymon.storage import devices as devices_store
-from energymon.storage.common import aware, count, like_pattern, utcnow
+from energymon.storage.common import AnyRow, aware, count, inserted_id, like_pattern, utcnow
 from energymon.storage.schema import users
 
 COLUMNS = (
@@ -25,7 +25,7 @@ COLUMNS = (
 )
 
 
-def from_row(row: sa.Row[Any]) -> User:
+def from_row(row: AnyRow) -> User:
     return User(
         id=row.id,
         email=row.email,
@@ -66,7 +66,7 @@ async def insert(
     except IntegrityError:
         raise _duplicate_email(email) from None
     return User(
-        id=result.inserted_primary_key[0],
+        id=inserted_id(result),
         email=email,
         name=name,
         role=role,
