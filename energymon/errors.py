@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+# Where an input was: the request body, a query parameter, or a path parameter.
+Location = Literal["body", "query", "path"]
 
 
 @dataclass(frozen=True)
@@ -11,7 +15,7 @@ class FieldError:
 
     field: str
     message: str
-    location: str = "body"
+    location: Location = "body"
 
 
 class DomainError(Exception):

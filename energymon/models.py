@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
+
+# interval: each reading is the energy since the previous one; cumulative: the register total.
+MeterKind = Literal["interval", "cumulative"]
 
 
 class Role(StrEnum):
@@ -37,7 +41,7 @@ class Device:
     max_hourly_wh: int
     owner_id: int | None
     created_at: datetime
-    meter_kind: str = "interval"
+    meter_kind: MeterKind = "interval"
     # When the current owner's assignment began, and whether it shows what came before.
     owner_since: datetime | None = None
     include_history: bool = False

@@ -55,8 +55,7 @@ async def ingest(call: Call) -> IngestResult:
         conflicts=counts[CONFLICT],
         rejected=sum(1 for o in outcomes if o.status == REJECTED),
         items=[
-            IngestItem(index=i, status=o.status, reason=o.reason)  # type: ignore[arg-type]
-            for i, o in enumerate(outcomes)
+            IngestItem(index=i, status=o.status, reason=o.reason) for i, o in enumerate(outcomes)
         ],
     )
 

@@ -36,8 +36,7 @@ def _domain(exc: DomainError) -> web.Response:
     errors = None
     if isinstance(exc, Invalid) and exc.errors:
         errors = [
-            ProblemField(field=e.field, location=e.location, detail=e.message)  # type: ignore[arg-type]
-            for e in exc.errors
+            ProblemField(field=e.field, location=e.location, detail=e.message) for e in exc.errors
         ]
     if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)

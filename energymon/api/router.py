@@ -17,7 +17,7 @@ from energymon import keys
 from energymon.api import session
 from energymon.api.jsonbody import read_json
 from energymon.api.schemas import MAX_ID, Out
-from energymon.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
+from energymon.errors import FieldError, Forbidden, Invalid, Location, NotFound, Unauthorized
 from energymon.models import Principal
 
 # public: anyone; user/admin: an account's bearer token; device: a device's ingest token.
@@ -200,7 +200,7 @@ def _path_ids(op: Operation, request: web.Request) -> dict[str, int]:
     return ids
 
 
-def _invalid(exc: ValidationError, location: str) -> Invalid:
+def _invalid(exc: ValidationError, location: Location) -> Invalid:
     errors = [
         FieldError(".".join(str(p) for p in err["loc"]) or location, err["msg"], location)
         for err in exc.errors()

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from energymon.errors import Location
 from energymon.models import Device, Role, User
 
 MAX_ID = 2**63 - 1
@@ -262,7 +263,7 @@ class DeviceOut(Out):
             description=device.description,
             address=device.address,
             max_hourly_kwh=device.max_hourly_wh / 1000,
-            meter_kind=device.meter_kind,  # type: ignore[arg-type]
+            meter_kind=device.meter_kind,
             owner_id=device.owner_id,
             owner_since=device.owner_since,
             include_history=device.include_history,
@@ -298,7 +299,7 @@ class Health(Out):
 
 class ProblemField(Out):
     field: str = Field(description="The input's name: a body field (dotted) or a parameter.")
-    location: Literal["body", "query", "path"]
+    location: Location
     detail: str
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from energymon.errors import NotFound
 from energymon.events import DEVICE_ASSIGNED, DEVICE_UNASSIGNED, Event, EventHub, rfc3339
-from energymon.models import Device, Principal
+from energymon.models import Device, MeterKind, Principal
 from energymon.services.access import require_admin
 from energymon.storage import Database
 from energymon.storage import devices as devices_store
@@ -55,7 +55,7 @@ class DeviceService:
         address: str,
         max_hourly_wh: int,
         owner_id: int | None = None,
-        meter_kind: str = "interval",
+        meter_kind: MeterKind = "interval",
     ) -> Device:
         require_admin(principal)
         async with self._db.write() as conn:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,7 +40,11 @@ from energymon.storage import readings as readings_store
 
 _LOGGER = logging.getLogger(__name__)
 
-STORED, DUPLICATE, CONFLICT, REJECTED = "stored", "duplicate", "conflict", "rejected"
+Status = Literal["stored", "duplicate", "conflict", "rejected"]
+STORED: Final = "stored"
+DUPLICATE: Final = "duplicate"
+CONFLICT: Final = "conflict"
+REJECTED: Final = "rejected"
 ATTEMPTS = 8
 Key = tuple[int, int]
 
@@ -48,7 +53,7 @@ Key = tuple[int, int]
 class Outcome:
     """What happened to one input item."""
 
-    status: str
+    status: Status
     reason: str | None = None
 
 

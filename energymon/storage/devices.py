@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import NotFound
-from energymon.models import Device
+from energymon.models import Device, MeterKind
 from energymon.storage.common import AnyRow, aware, count, inserted_id, utcnow
 from energymon.storage.schema import device_assignments, device_epoch, devices
 
@@ -98,7 +98,7 @@ async def insert(
     address: str,
     max_hourly_wh: int,
     owner_id: int | None,
-    meter_kind: str = "interval",
+    meter_kind: MeterKind = "interval",
 ) -> Device:
     now = utcnow()
     values = {
