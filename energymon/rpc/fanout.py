@@ -164,7 +164,8 @@ class ChatFanout:
         if event.kind not in KINDS:
             return
         payload = event.payload
-        followers = self._by_conversation.get(payload.get("conversation_id"), ())  # type: ignore[arg-type]
+        cid = payload.get("conversation_id")
+        followers = self._by_conversation.get(cid, ()) if isinstance(cid, int) else ()
         for group in (followers, self._everything):
             for listener in group:
                 if listener.wants(event.kind, payload):
