@@ -55,12 +55,12 @@ async def serve(
     task = asyncio.current_task()
     if task is None:
         raise RuntimeError("serve() runs as an asyncio task")
-    signalled = False
+    stopping = asyncio.Event()
 
     def stop() -> None:
-        nonlocal signalled
-        signalled = True
-        # Cancelling, not setting an event: a start-up stuck on an unreachable service stops too.
+        stopping.set()
+        # Cancelled too, so that a start-up waiting on an unreachable service stops as well;
+        # the event still stops a start-up that swallowed the cancellation once it is done.
         task.cancel()
 
     for signum in STOP_SIGNALS:
@@ -76,15 +76,17 @@ async def serve(
         _LOGGER.info("serving on http://%s:%d", host, port)
         if on_ready is not None:
             on_ready()
-        await asyncio.Event().wait()
+        await stopping.wait()
     except asyncio.CancelledError:
-        if not signalled:
+        if not stopping.is_set():
             raise
-        # The stop was asked for, not imposed: clean up with a task no longer being cancelled.
-        task.uncancel()
-        _LOGGER.info("stopping")
     finally:
         # A second signal now gets the default behaviour: it stops a stuck shutdown for good.
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+        if stopping.is_set():
+            _LOGGER.info("stopping")
+            # The stop was asked for, not imposed: clean up in a task no longer being cancelled.
+            while task.uncancel():
+                pass
         await runner.cleanup()
