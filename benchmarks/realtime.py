@@ -33,8 +33,8 @@ import sqlalchemy as sa
 
 from benchmarks.common import create_database, drop_database, log, rss_kb, session_tokens
 from energymon.auth.tokens import TokenIssuer
+from energymon.broker.topology import ROUTING_KEY, Names, declare_readings, delete_topology
 from energymon.config import generate_secret
-from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.models import Principal, Role
 from energymon.services.ingest_tokens import IngestTokenService
 from energymon.storage import Database
@@ -428,7 +428,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         env["ENERGYMON_BROKER_NAMESPACE"] = names.namespace
         connection = await aio_pika.connect(AMQP)
         async with connection:
-            await declare_topology(await connection.channel(), names, 20)
+            await declare_readings(await connection.channel(), names, 20)
     url = f"http://127.0.0.1:{env['ENERGYMON_SERVER_PORT']}"
     server = _start_server(env)
     ctx = mp.get_context("spawn")
