@@ -111,6 +111,15 @@ async def _users_with_devices(db: Database, count: int, prefix: str, limit_wh: i
             {"p": f"{prefix} meter %"},
         )
         device_of = {r[1]: r[0] for r in rows}
+        # Owners since the devices were made, seeing every hour: alerts of past hours (the
+        # probes) reach them, as they would a long-standing owner.
+        await conn.execute(
+            sa.text(
+                "INSERT INTO device_assignments (device_id, user_id, started_ts, ended_ts,"
+                " include_history) VALUES (:d, :u, :s, NULL, 1)"
+            ),
+            [{"d": d, "u": u, "s": 1_767_225_600} for u, d in device_of.items()],
+        )
     issuer = TokenIssuer(SECRET, 6 * 3600)
     tokens = await session_tokens(db, issuer, [(u, Role.USER) for u in user_ids])
     return [
