@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from energymon.api.alerts import alert_out
-from energymon.api.reading_schemas import AlertOut, ReadingOut
+from energymon.api.reading_schemas import ReadingOut
 from energymon.api.schemas import DeviceOut, Out
 from energymon.events import (
     AlertRaised,
@@ -47,14 +47,6 @@ class HourTotalOut(Out):
     total_kwh: float
     limit_kwh: float
     over_limit: bool
-
-
-class LiveAlertOut(AlertOut):
-    """`alert`: an alert as the alerts API lists it, with its device's description."""
-
-    device_description: str
-    hour: dt.datetime = Field(description="The same as hour_start.")
-    acknowledged: bool
 
 
 class AlertWithdrawnOut(Out):
@@ -98,13 +90,12 @@ def hourly(event: HourTotalChanged) -> Json:
 
 
 def alert(event: AlertRaised) -> Json:
-    rest = alert_out(event.alert)
-    return LiveAlertOut(
-        **dict(rest),
-        device_description=event.device_description,
-        hour=rest.hour_start,
-        acknowledged=rest.acknowledged_at is not None,
-    ).model_dump(mode="json")
+    """The alert as `GET /api/v1/alerts` lists it, with what live pages read besides."""
+    data = alert_out(event.alert).model_dump(mode="json")
+    data["device_description"] = event.device_description
+    data["hour"] = data["hour_start"]  # the name pages used before the REST one
+    data["acknowledged"] = data["acknowledged_at"] is not None
+    return data
 
 
 def alert_withdrawn(event: AlertWithdrawn) -> Json:
