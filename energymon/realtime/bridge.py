@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import socketio
 
@@ -45,6 +45,7 @@ Job = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], dict[str, Any]]
 ThrottleKey = tuple[str, int, int]
 # Events the bridge pushes to a device's room, throttled.
 DeviceEvent = ReadingStored | HourTotalChanged
+E = TypeVar("E", bound=Event)
 
 
 def _device_room(device_id: int) -> str:
@@ -251,7 +252,7 @@ class Bridge:
         )
 
     async def _to_owner(
-        self, name: str, render: Callable[[Any], dict[str, Any]], event: Event, owner_id: int | None
+        self, name: str, render: Callable[[E], dict[str, Any]], event: E, owner_id: int | None
     ) -> None:
         rooms = [ADMINS_ROOM] if owner_id is None else [_user_room(owner_id), ADMINS_ROOM]
         self.sent += 1
