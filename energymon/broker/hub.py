@@ -209,3 +209,8 @@ class BrokerHub(EventHub):
             return
         for event in codec.decode(message.body, message.routing_key or ""):
             self._deliver(event)
+
+
+def make_hub(config: BrokerConfig) -> EventHub:
+    """The hub for this configuration: across processes when a broker is configured."""
+    return BrokerHub(config) if config.url else EventHub()

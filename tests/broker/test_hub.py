@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from energymon import keys
-from energymon.broker import BrokerHub
+from energymon.broker.hub import BrokerHub
 from energymon.config import BrokerConfig
 from energymon.events import (
     AlertRaised,
