@@ -4,7 +4,10 @@ while nobody listens."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
+
+import aio_pika
 
 from energymon import keys
 from energymon.broker.hub import BrokerHub
@@ -96,3 +99,45 @@ async def test_a_served_app_nobody_watches_builds_no_reading_events(client):
     assert not hub.wants(HourTotalChanged)
     assert hub.wants(AlertRaised)
     assert hub.wants(ChatMessagePosted)
+
+
+async def test_a_process_of_the_previous_release_and_a_newer_one_are_heard_or_skipped(
+    rabbit, names
+):
+    """During a rolling upgrade the exchange carries bodies without `v` (the release before)
+    and perhaps of a newer version: the first are delivered, the second skipped."""
+    hub = BrokerHub(BrokerConfig(url=rabbit, namespace=names.namespace))
+    await hub.start()
+    heard: list[Event] = []
+    hub.subscribe(heard.append, lambda kind: kind is AlertRaised)
+    previous = {
+        "kind": "alert_raised",
+        "payload": {
+            "id": 7,
+            "device_id": 3,
+            "device_description": "Heat pump",
+            "kind": "hourly_limit",
+            "hour": "2023-11-14T22:00:00Z",
+            "total_kwh": 2.5,
+            "power_kw": None,
+            "limit_kwh": 2.0,
+            "late": False,
+            "created_at": "2026-11-20T05:30:00Z",
+            "acknowledged": False,
+        },
+        "device_id": 3,
+        "owner_id": 1,
+        "extra": {},
+    }
+    newer = {**previous, "v": 2, "payload": {"alert": {"id": 8}}}
+    try:
+        connection = await aio_pika.connect(rabbit)
+        async with connection:
+            exchange = await (await connection.channel()).get_exchange(names.events)
+            for body in ([newer], [previous]):
+                message = aio_pika.Message(json.dumps(body).encode(), app_id="an older process")
+                await exchange.publish(message, routing_key="device.3.alert")
+        await _until(lambda: heard)
+        assert heard == [_alert(7, 3)]
+    finally:
+        await hub.close()
