@@ -9,6 +9,7 @@ and `acknowledged` names pages used before the REST names existed).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from pydantic import Field
@@ -25,6 +26,8 @@ from energymon.events import (
     ReadingStored,
 )
 from energymon.services.readings import mwh_to_kwh
+
+_LOGGER = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
