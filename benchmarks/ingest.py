@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from benchmarks.common import create_database, drop_database, log, rss_kb
 from benchmarks.publisher import prefill
+from energymon.broker.topology import ROUTING_KEY, Names, declare_readings, delete_topology
 from energymon.config import generate_secret
-from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.storage import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ async def _depth(url: str, queue: str) -> int:
 async def _declare(url: str, names: Names) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
-        await declare_topology(await connection.channel(), names, DELIVERY_LIMIT)
+        await declare_readings(await connection.channel(), names, DELIVERY_LIMIT)
 
 
 async def _delete(url: str, names: Names) -> None:

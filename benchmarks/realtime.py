@@ -33,8 +33,8 @@ import sqlalchemy as sa
 
 from benchmarks.common import create_database, drop_database, log, rss_kb, session_tokens
 from energymon.auth.tokens import TokenIssuer
+from energymon.broker.topology import ROUTING_KEY, Names, declare_readings, delete_topology
 from energymon.config import generate_secret
-from energymon.ingest.amqp import ROUTING_KEY, Names, declare_topology, delete_topology
 from energymon.models import Principal, Role
 from energymon.services.ingest_tokens import IngestTokenService
 from energymon.storage import Database
@@ -111,6 +111,15 @@ async def _users_with_devices(db: Database, count: int, prefix: str, limit_wh: i
             {"p": f"{prefix} meter %"},
         )
         device_of = {r[1]: r[0] for r in rows}
+        # Owners since the devices were made, seeing every hour: alerts of past hours (the
+        # probes) reach them, as they would a long-standing owner.
+        await conn.execute(
+            sa.text(
+                "INSERT INTO device_assignments (device_id, user_id, started_ts, ended_ts,"
+                " include_history) VALUES (:d, :u, :s, NULL, 1)"
+            ),
+            [{"d": d, "u": u, "s": 1_767_225_600} for u, d in device_of.items()],
+        )
     issuer = TokenIssuer(SECRET, 6 * 3600)
     tokens = await session_tokens(db, issuer, [(u, Role.USER) for u in user_ids])
     return [
@@ -428,7 +437,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         env["ENERGYMON_BROKER_NAMESPACE"] = names.namespace
         connection = await aio_pika.connect(AMQP)
         async with connection:
-            await declare_topology(await connection.channel(), names, 20)
+            await declare_readings(await connection.channel(), names, 20)
     url = f"http://127.0.0.1:{env['ENERGYMON_SERVER_PORT']}"
     server = _start_server(env)
     ctx = mp.get_context("spawn")

@@ -18,8 +18,8 @@ from energymon.api.problems import problems_middleware
 from energymon.auth.passwords import PasswordHasher
 from energymon.auth.throttle import LoginThrottle, TokenBuckets
 from energymon.auth.tokens import TokenIssuer
+from energymon.broker.hub import make_hub
 from energymon.config import Config
-from energymon.events import make_hub
 from energymon.ingest import amqp
 from energymon.ingest.bus import LocalBus, running
 from energymon.lifecycle import CleanupContext, named

@@ -15,6 +15,7 @@ from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobust
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from yarl import URL
 
+from energymon.broker.topology import ROUTING_KEY, Names
 from meter_sim.errors import TransportError, UsageError
 from meter_sim.readings import Message
 from meter_sim.sink import WindowedSink
@@ -23,8 +24,9 @@ from meter_sim.stats import Stats
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1/"
-DEFAULT_EXCHANGE = "energymon.readings"
-DEFAULT_ROUTING_KEY = "readings"
+# The server's names under its default namespace.
+DEFAULT_EXCHANGE = Names().exchange
+DEFAULT_ROUTING_KEY = ROUTING_KEY
 DEFAULT_WINDOW = 500
 _MAX_BACKOFF = 5.0
 _WARN_EVERY = 30.0

@@ -22,8 +22,8 @@ from yarl import URL
 from energymon.app import create_app
 from energymon.auth.passwords import hash_password_sync
 from energymon.auth.tokens import TokenIssuer
+from energymon.broker.topology import Names, delete_topology
 from energymon.config import Config, load_config
-from energymon.ingest.amqp import Names, delete_topology
 from energymon.models import Role, User
 from energymon.storage import Database
 from energymon.storage import devices as devices_store

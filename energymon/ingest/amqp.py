@@ -1,10 +1,6 @@
 """The RabbitMQ consumer: batches of readings in, one transaction per batch, then acks.
 
-Topology (declared here, idempotently):
-- exchange `<ns>.readings` (direct, durable), routing key `readings` (ns: broker.namespace);
-- queue `<ns>.readings` (quorum, durable) with a delivery limit, dead-lettering to
-- exchange `<ns>.readings.dlx` -> queue `<ns>.readings.dlq`, capped at `broker.dlq_max_bytes`
-  (RabbitMQ drops the oldest dead letters beyond it).
+The readings exchange, queue and dead letters are declared at start (broker/topology.py).
 Refused readings are published to the DLQ with the reasons in the `x-energymon-reason`
 header (confirmed) before their message is acked. A message that keeps crashing the
 consumer is dead-lettered by the broker once it reaches the delivery limit.
@@ -15,117 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import (
-    AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustConnection,
     HeadersType,
 )
-from aio_pika.exceptions import AMQPError, ChannelPreconditionFailed
+from aio_pika.exceptions import AMQPError
 
+from energymon.broker.connect import connect
+from energymon.broker.topology import DLQ_KEY, Names, declare_readings
 from energymon.config import BrokerConfig
 from energymon.ingest.batches import DeadLetter, Inbox, process
 from energymon.services.ingest import IngestService
 
 _LOGGER = logging.getLogger(__name__)
 
-ROUTING_KEY = "readings"
-DLQ_MAX_BYTES = BrokerConfig().dlq_max_bytes
-DLQ_KEY = "dlq"
 REASON_HEADER = "x-energymon-reason"
-
-
-@dataclass(frozen=True)
-class Names:
-    """Exchange and queue names under one namespace (default `energymon`)."""
-
-    namespace: str = "energymon"
-
-    @property
-    def exchange(self) -> str:
-        return f"{self.namespace}.readings"
-
-    @property
-    def queue(self) -> str:
-        return f"{self.namespace}.readings"
-
-    @property
-    def dlx(self) -> str:
-        return f"{self.namespace}.readings.dlx"
-
-    @property
-    def dlq(self) -> str:
-        return f"{self.namespace}.readings.dlq"
-
-
-async def connect(config: BrokerConfig) -> AbstractRobustConnection:
-    """A connection that comes back by itself after the broker restarts."""
-    context = None
-    if config.url.startswith("amqps://"):
-        context = ssl.create_default_context(cafile=config.ca_file or None)
-    return await aio_pika.connect_robust(config.url, ssl_context=context)
-
-
-async def declare_topology(
-    channel: AbstractChannel,
-    names: Names,
-    delivery_limit: int,
-    dlq_max_bytes: int = DLQ_MAX_BYTES,
-) -> tuple[AbstractExchange, AbstractQueue]:
-    """Exchanges and queues for readings; returns the readings exchange and queue."""
-    exchange = await channel.declare_exchange(
-        names.exchange, aio_pika.ExchangeType.DIRECT, durable=True
-    )
-    dlx = await channel.declare_exchange(names.dlx, aio_pika.ExchangeType.DIRECT, durable=True)
-    dlq = await _declare_dlq(channel, names, dlq_max_bytes)
-    await dlq.bind(dlx, DLQ_KEY)
-    queue = await channel.declare_queue(
-        names.queue,
-        durable=True,
-        arguments={
-            "x-queue-type": "quorum",
-            "x-delivery-limit": delivery_limit,
-            "x-dead-letter-exchange": names.dlx,
-            "x-dead-letter-routing-key": DLQ_KEY,
-        },
-    )
-    await queue.bind(exchange, ROUTING_KEY)
-    return exchange, queue
-
-
-async def _declare_dlq(channel: AbstractChannel, names: Names, max_bytes: int) -> AbstractQueue:
-    try:
-        return await channel.declare_queue(
-            names.dlq, durable=True, arguments={"x-max-length-bytes": max_bytes}
-        )
-    except ChannelPreconditionFailed as exc:
-        # The queue exists with other arguments (an installation older than the cap, or
-        # another cap), and RabbitMQ never changes a queue's arguments. Keep using it as it
-        # is rather than refuse to start; the README tells how to cap it with a policy.
-        _LOGGER.warning(
-            "dead-letter queue %s was declared with other arguments, so it is not capped at "
-            "broker.dlq_max_bytes (%d bytes); cap it with a policy (README, Dead letters): %s",
-            names.dlq,
-            max_bytes,
-            exc,
-        )
-        await channel.reopen()
-        return await channel.declare_queue(names.dlq, passive=True)
-
-
-async def delete_topology(channel: AbstractChannel, names: Names) -> None:
-    """Remove the queues and exchanges of a namespace (tests, benchmarks, decommissioning)."""
-    for queue in (names.queue, names.dlq):
-        await channel.queue_delete(queue)
-    for exchange in (names.exchange, names.dlx, f"{names.namespace}.events"):
-        await channel.exchange_delete(exchange)
 
 
 class AmqpIngest:
@@ -145,7 +50,7 @@ class AmqpIngest:
     async def start(self) -> None:
         """Declare the topology and start receiving."""
         channel = await self._connection.channel(publisher_confirms=False)
-        _, queue = await declare_topology(
+        _, queue = await declare_readings(
             channel, self.names, self._config.delivery_limit, self._config.dlq_max_bytes
         )
         # After the topology: declaring may reopen the channel, which forgets its QoS.

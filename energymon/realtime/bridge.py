@@ -13,28 +13,39 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import socketio
 
-from energymon import events as ev
-from energymon.events import Event, EventHub
+from energymon.events import (
+    BULK_KINDS,
+    AccountRevoked,
+    AlertRaised,
+    AlertWithdrawn,
+    DeviceAssigned,
+    DeviceUnassigned,
+    Event,
+    EventHub,
+    HourTotalChanged,
+    ReadingStored,
+    SessionsEnded,
+)
+from energymon.realtime import payloads
 
 _LOGGER = logging.getLogger(__name__)
 
 NAMESPACE = "/"
 ADMINS_ROOM = "admins"
-REVOKED_REASONS = {
-    ev.USER_DISABLED: "your account was disabled",
-    ev.USER_DELETED: "your account was deleted",
-    ev.USER_DEMOTED: "your role changed: connect again",
-}
 
 # Jobs started together by the sender.
 MAX_ROUND = 1000
 
 Job = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], dict[str, Any]]
-ThrottleKey = tuple[str, int, str]
+# (socket event, device, hour start or 0): the latest of each key wins while throttled.
+ThrottleKey = tuple[str, int, int]
+# Events the bridge pushes to a device's room, throttled.
+DeviceEvent = ReadingStored | HourTotalChanged
+E = TypeVar("E", bound=Event)
 
 
 def _device_room(device_id: int) -> str:
@@ -60,7 +71,7 @@ class Bridge:
         self._watchers: dict[int, dict[str, int | None]] = {}
         self._following: dict[str, set[int]] = {}
         self._last_sent: dict[ThrottleKey, float] = {}
-        self._held: dict[ThrottleKey, Event] = {}
+        self._held: dict[ThrottleKey, DeviceEvent] = {}
         # socket sid -> the session (login) it was opened with
         self._sessions: dict[str, str | None] = {}
         self.sent = 0
@@ -72,9 +83,9 @@ class Bridge:
         self._task = asyncio.create_task(self._send_loop(), name="energymon-realtime-bridge")
         self._unsubscribe = self._hub.subscribe(self.on_event, self.wants)
 
-    def wants(self, kind: str) -> bool:
+    def wants(self, kind: type[Event]) -> bool:
         """Readings and hour totals only while someone here follows a device."""
-        return bool(self._watchers) or kind not in ev.BULK_KEYS
+        return bool(self._watchers) or kind not in BULK_KINDS
 
     async def stop(self) -> None:
         self._unsubscribe()
@@ -149,31 +160,43 @@ class Bridge:
     # ---- events in ---------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """The hub subscriber: cheap decisions here, emits in the sender task."""
-        kind = event.kind
-        if kind == ev.READING_STORED:
-            if event.device_id in self._watchers:
-                self._offer(("reading", event.device_id, ""), event)
-        elif kind == ev.HOURLY_UPDATED:
-            if event.device_id in self._watchers:
-                self._offer(("hourly", event.device_id, event.payload.get("hour", "")), event)
-        elif kind == ev.ALERT_RAISED:
-            self._queue(self._to_owner, "alert", event.payload, event.owner_id)
-        elif kind == ev.ALERT_WITHDRAWN:
-            payload = {k: event.payload.get(k) for k in ("id", "device_id", "hour")}
-            self._queue(self._to_owner, "alert_withdrawn", payload, event.owner_id)
-        elif kind == ev.DEVICE_ASSIGNED:
-            assert event.device_id is not None
-            self._owner_changed(event.device_id, event.owner_id)
-            self._queue(self._to_owner, "device_assigned", event.payload, event.owner_id)
-        elif kind == ev.DEVICE_UNASSIGNED:
-            assert event.device_id is not None
-            self._owner_changed(event.device_id, event.extra.get("new_owner_id"))
-            self._queue(self._to_owner, "device_unassigned", event.payload, event.owner_id)
-        elif kind in ev.USER_REVOKED and event.owner_id is not None:
-            self._queue(self._revoke_user, event.owner_id, REVOKED_REASONS[kind])
-        elif kind == ev.SESSIONS_ENDED and event.owner_id is not None:
-            self._queue(self._revoke_sessions, event.owner_id, event.payload)
+        """The hub subscriber: cheap decisions here, rendering and emits in the sender task."""
+        match event:
+            case ReadingStored():
+                if event.reading.device_id in self._watchers:
+                    self._offer(("reading", event.reading.device_id, 0), event)
+            case HourTotalChanged():
+                if event.device_id in self._watchers:
+                    self._offer(("hourly", event.device_id, event.hour_ts), event)
+            case AlertRaised():
+                self._queue(self._to_owner, "alert", payloads.alert, event, event.alert.owner_id)
+            case AlertWithdrawn():
+                owner = event.alert.owner_id
+                self._queue(
+                    self._to_owner, "alert_withdrawn", payloads.alert_withdrawn, event, owner
+                )
+            case DeviceAssigned(device=device):
+                self._owner_changed(device.id, device.owner_id)
+                self._queue(
+                    self._to_owner,
+                    "device_assigned",
+                    payloads.device_assigned,
+                    event,
+                    device.owner_id,
+                )
+            case DeviceUnassigned():
+                self._owner_changed(event.device_id, event.new_owner_id)
+                self._queue(
+                    self._to_owner,
+                    "device_unassigned",
+                    payloads.device_unassigned,
+                    event,
+                    event.owner_id,
+                )
+            case AccountRevoked():
+                self._queue(self._revoke_user, event.user_id, event.reason)
+            case SessionsEnded():
+                self._queue(self._revoke_sessions, event)
 
     def _owner_changed(self, device_id: int, owner_id: int | None) -> None:
         """Only admins and the current owner may stay in the device's room, from now on."""
@@ -184,7 +207,7 @@ class Bridge:
 
     # ---- coalescing --------------------------------------------------------------------------
 
-    def _offer(self, key: ThrottleKey, event: Event) -> None:
+    def _offer(self, key: ThrottleKey, event: DeviceEvent) -> None:
         """At most one emit per interval per key; in between, the latest event waits."""
         if key in self._held:
             self._held[key] = event
@@ -201,51 +224,53 @@ class Bridge:
 
     def _release(self, key: ThrottleKey) -> None:
         event = self._held.pop(key, None)
-        if event is not None and event.device_id in self._watchers:
+        if event is not None and key[1] in self._watchers:
             self._last_sent[key] = asyncio.get_running_loop().time()
             self._queue(self._to_device, key[0], event)
 
     # ---- emits (sender task) -----------------------------------------------------------------
 
-    async def _to_device(self, name: str, event: Event) -> None:
-        assert event.device_id is not None
-        watchers = self._watchers.get(event.device_id)
+    async def _to_device(self, name: str, event: DeviceEvent) -> None:
+        device_id = event.device_id
+        watchers = self._watchers.get(device_id)
         if not watchers:
             return
         # A follower who is not the owner the event was stored for hears nothing of it.
         skip = [sid for sid, uid in watchers.items() if uid is not None and uid != event.owner_id]
         if len(skip) == len(watchers):
             return
+        data = (
+            payloads.reading(event) if isinstance(event, ReadingStored) else payloads.hourly(event)
+        )
         self.sent += 1
         await self._sio.emit(
             name,
-            event.payload,
-            to=_device_room(event.device_id),
+            data,
+            to=_device_room(device_id),
             skip_sid=skip or None,
             namespace=NAMESPACE,
         )
 
-    async def _to_owner(self, name: str, payload: dict[str, Any], owner_id: int | None) -> None:
+    async def _to_owner(
+        self, name: str, render: Callable[[E], dict[str, Any]], event: E, owner_id: int | None
+    ) -> None:
         rooms = [ADMINS_ROOM] if owner_id is None else [_user_room(owner_id), ADMINS_ROOM]
         self.sent += 1
         # Socket.IO takes a list of rooms; its stubs only know one.
-        await self._sio.emit(name, payload, to=rooms, namespace=NAMESPACE)  # type: ignore[arg-type]
+        await self._sio.emit(name, render(event), to=rooms, namespace=NAMESPACE)  # type: ignore[arg-type]
 
     async def _revoke_user(self, user_id: int, reason: str) -> None:
         room = _user_room(user_id)
         for sid in [sid for sid, _ in self._sio.manager.get_participants(NAMESPACE, room)]:
             await self._revoke(sid, reason)
 
-    async def _revoke_sessions(self, user_id: int, payload: dict[str, Any]) -> None:
+    async def _revoke_sessions(self, event: SessionsEnded) -> None:
         """Close the account's connections of the ended sessions (`sessions`, or all but
         `keep`)."""
-        only, keep = payload.get("sessions"), payload.get("keep")
-        reason = str(payload.get("reason") or "your session ended")
-        room = _user_room(user_id)
+        room = _user_room(event.user_id)
         for sid in [sid for sid, _ in self._sio.manager.get_participants(NAMESPACE, room)]:
-            session = self._sessions.get(sid)
-            if (only is None or session in only) and (keep is None or session != keep):
-                await self._revoke(sid, reason)
+            if event.ends(self._sessions.get(sid)):
+                await self._revoke(sid, event.reason)
 
     def revoke_sid(self, sid: str, reason: str) -> None:
         self._queue(self._revoke, sid, reason)

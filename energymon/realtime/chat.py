@@ -10,23 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import socketio
 
 from energymon.auth.throttle import TokenBuckets
 from energymon.errors import DomainError, FieldError, Invalid, Unauthorized
-from energymon.models import Principal
+from energymon.events import ChatEvent, ChatMessagePosted, ChatRead, ChatTyping, ChatUnread
+from energymon.models import ChatMessage, Conversation, Principal, Role
 from energymon.services.accounts import AccountService
-from energymon.services.chat import (
-    CHAT_MESSAGE,
-    CHAT_READ,
-    CHAT_TYPING,
-    CHAT_UNREAD,
-    ChatService,
-    conversation_payload,
-    message_payload,
-)
+from energymon.services.chat import ChatService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,20 +58,68 @@ def _int(data: dict[str, Any], name: str, *, required: bool = False) -> int | No
     return value
 
 
-def routes(kind: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
+def rfc3339_ms(ms: int) -> str:
+    """Unix milliseconds as the browser's RFC 3339 UTC time with milliseconds."""
+    stamp = datetime.fromtimestamp(ms / 1000, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def message_payload(message: ChatMessage) -> dict[str, Any]:
+    """A message as the browser gets it (JSON)."""
+    return {
+        "id": message.id,
+        "user_id": message.user_id,
+        "sender_id": message.sender_id,
+        "sender_name": message.sender_name,
+        "sender_role": message.side.value,
+        "text": message.text,
+        "created_at": rfc3339_ms(message.created_ms),
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    """A conversation as one side's browser gets it (JSON)."""
+    return {
+        "id": conversation.user_id,
+        "user_id": conversation.user_id,
+        "user_name": conversation.user_name,
+        "user_email": conversation.user_email,
+        "unread": conversation.unread,
+        "latest": message_payload(conversation.latest) if conversation.latest else None,
+        "user_read_id": conversation.user_read_id,
+        "admin_read_id": conversation.admin_read_id,
+    }
+
+
+def routes(event: ChatEvent) -> tuple[str, dict[str, Any], list[str]]:
     """The Socket.IO event, its data and its rooms for one chat event of the hub."""
-    cid = payload["conversation_id"]
-    both = [user_room(cid), ADMINS]
-    if kind == CHAT_TYPING:
-        data = {k: payload[k] for k in ("conversation_id", "sender_id", "sender_name", "typing")}
-        to = [ADMINS] if payload["sender_role"] == "user" else [user_room(cid)]
-        return CHAT_TYPING, data, to
-    if kind == CHAT_UNREAD:
-        data = {"conversation_id": cid, "unread": payload["unread"]}
-        return CHAT_UNREAD, data, [user_room(cid)] if payload["side"] == "user" else [ADMINS]
-    if kind in (CHAT_MESSAGE, CHAT_READ):
-        return kind, payload, both
-    raise ValueError(kind)
+    cid = event.conversation_id
+    match event:
+        case ChatMessagePosted(message=message):
+            data = {"conversation_id": cid, "message": message_payload(message)}
+            return event.kind, data, [user_room(cid), ADMINS]
+        case ChatRead():
+            data = {
+                "conversation_id": cid,
+                "reader_id": event.reader_id,
+                "reader_role": event.reader_role.value,
+                "message_id": event.message_id,
+            }
+            return event.kind, data, [user_room(cid), ADMINS]
+        case ChatTyping():
+            data = {
+                "conversation_id": cid,
+                "sender_id": event.sender_id,
+                "sender_name": event.sender_name,
+                "typing": event.typing,
+            }
+            # The other side only.
+            to = [ADMINS] if event.sender_role is Role.USER else [user_room(cid)]
+            return event.kind, data, to
+        case ChatUnread():
+            data = {"conversation_id": cid, "unread": event.unread}
+            return event.kind, data, [user_room(cid)] if event.side is Role.USER else [ADMINS]
+    raise ValueError(event.kind)
 
 
 class ChatBridge:
@@ -95,24 +137,24 @@ class ChatBridge:
         self._accounts = accounts
         self._events = events
         # One queue and one task: emits leave in the order the hub announced them.
-        self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[ChatEvent] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._unsubscribe = chat.listen(self._on_event)
 
-    def _on_event(self, kind: str, payload: dict[str, Any]) -> None:
-        self._outbox.put_nowait((kind, payload))
+    def _on_event(self, event: ChatEvent) -> None:
+        self._outbox.put_nowait(event)
         if self._pump is None or self._pump.done():
             self._pump = asyncio.get_running_loop().create_task(self._emit_all())
 
     async def _emit_all(self) -> None:
         while True:
-            kind, payload = await self._outbox.get()
+            event = await self._outbox.get()
             try:
-                event, data, rooms = routes(kind, payload)
+                name, data, rooms = routes(event)
                 # Socket.IO takes a list of rooms; its stubs only know one.
-                await self._sio.emit(event, data, room=rooms)  # type: ignore[arg-type]
+                await self._sio.emit(name, data, room=rooms)  # type: ignore[arg-type]
             except Exception:
-                _LOGGER.exception("chat event %s not delivered to browsers", kind)
+                _LOGGER.exception("chat event %s not delivered to browsers", event.kind)
 
     def close(self) -> None:
         """Stop hearing the hub and drop what was not sent yet."""

@@ -12,23 +12,33 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from energymon import events as ev
 from energymon.errors import Forbidden, Unauthorized
-from energymon.events import Event, EventHub
+from energymon.events import (
+    CHAT_KINDS,
+    USER_KINDS,
+    AccountRevoked,
+    ChatEvent,
+    ChatTyping,
+    ChatUnread,
+    Event,
+    EventHub,
+    SessionsEnded,
+    UserDeleted,
+    UserDemoted,
+    UserDisabled,
+)
 from energymon.models import Principal, Role
-from energymon.services.chat import CHAT_TYPING, CHAT_UNREAD, KINDS
 
 _LOGGER = logging.getLogger(__name__)
 
 # Updates a stream may have waiting before it counts as stuck and is ended.
 MAX_PENDING = 10_000
 # Events that end streams at once: the account or the session they were opened with is gone.
-_ENDING = {
-    ev.USER_DISABLED: Unauthorized("this account is disabled"),
-    ev.USER_DELETED: Unauthorized("this account no longer exists"),
-    ev.USER_DEMOTED: Forbidden("your role changed: open the stream again"),
+_ENDING: dict[type[AccountRevoked], Exception] = {
+    UserDisabled: Unauthorized("this account is disabled"),
+    UserDeleted: Unauthorized("this account no longer exists"),
+    UserDemoted: Forbidden("your role changed: open the stream again"),
 }
 
 
@@ -49,25 +59,25 @@ class Listener:
         self.side = side
         self.conversation_id = conversation_id  # None: every conversation (admins)
         self.principal = principal  # who opened it, with which session
-        self._pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self._pending: deque[ChatEvent] = deque()
         self._ready = asyncio.Event()
         # Why the stream must end (overflow, shutdown, the account was disabled), once known.
         self._problem: Exception | None = None
 
-    def wants(self, kind: str, payload: dict[str, Any]) -> bool:
-        if kind == CHAT_TYPING:
-            return payload.get("sender_role") != self.side.value  # the other side only
-        if kind == CHAT_UNREAD:
-            return payload.get("side") == self.side.value  # each side its own count
+    def wants(self, event: ChatEvent) -> bool:
+        if isinstance(event, ChatTyping):
+            return event.sender_role is not self.side  # the other side only
+        if isinstance(event, ChatUnread):
+            return event.side is self.side  # each side its own count
         return True
 
-    def put(self, kind: str, payload: dict[str, Any]) -> None:
+    def put(self, event: ChatEvent) -> None:
         if self._problem is not None:
             return
         if len(self._pending) >= MAX_PENDING:
             self.end(StreamOverflow(f"more than {MAX_PENDING} updates unread"))
             return
-        self._pending.append((kind, payload))
+        self._pending.append(event)
         self._ready.set()
 
     def end(self, problem: Exception) -> None:
@@ -75,7 +85,7 @@ class Listener:
         self._pending.clear()
         self._ready.set()
 
-    async def take(self) -> list[tuple[str, dict[str, Any]]]:
+    async def take(self) -> list[ChatEvent]:
         """Wait for updates and return all that are pending, oldest first."""
         while not self._pending:
             if self._problem is not None:
@@ -106,7 +116,7 @@ class ChatFanout:
     def start(self) -> None:
         # Only chat and account kinds: subscribing to everything would make ingest build
         # reading events.
-        wanted = KINDS | ev.USER_KINDS
+        wanted = CHAT_KINDS | USER_KINDS
         self._unsubscribe = self._hub.subscribe(self._on_event, wanted.__contains__)
 
     def close(self) -> None:
@@ -143,30 +153,27 @@ class ChatFanout:
                 if not mine:
                     self._by_user.pop(principal.user_id, None)
 
-    def _end_streams(self, event: Event) -> None:
+    def _end_streams(self, event: AccountRevoked | SessionsEnded) -> None:
         """The account's streams of ended sessions end now, not at the next re-check."""
-        listeners = self._by_user.get(event.owner_id or 0, ())
-        if event.kind in _ENDING:
+        listeners = self._by_user.get(event.user_id, ())
+        if isinstance(event, AccountRevoked):
+            problem = _ENDING.get(type(event), Unauthorized(event.reason))
             for listener in listeners:
-                listener.end(_ENDING[event.kind])
+                listener.end(problem)
             return
-        only, keep = event.payload.get("sessions"), event.payload.get("keep")
-        reason = str(event.payload.get("reason") or "your session ended")
         for listener in listeners:
             session = listener.principal.session_id if listener.principal else None
-            if (only is None or session in only) and (keep is None or session != keep):
-                listener.end(Unauthorized(reason))
+            if event.ends(session):
+                listener.end(Unauthorized(event.reason))
 
     def _on_event(self, event: Event) -> None:
-        if event.kind in ev.USER_KINDS:
+        if isinstance(event, AccountRevoked | SessionsEnded):
             self._end_streams(event)
             return
-        if event.kind not in KINDS:
+        if not isinstance(event, ChatEvent):
             return
-        payload = event.payload
-        cid = payload.get("conversation_id")
-        followers = self._by_conversation.get(cid, ()) if isinstance(cid, int) else ()
+        followers = self._by_conversation.get(event.conversation_id, ())
         for group in (followers, self._everything):
             for listener in group:
-                if listener.wants(event.kind, payload):
-                    listener.put(event.kind, payload)
+                if listener.wants(event):
+                    listener.put(event)

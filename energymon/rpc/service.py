@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from grpclib import GRPCError
@@ -25,18 +25,12 @@ from energymon.errors import (
     Unauthorized,
     Unavailable,
 )
+from energymon.events import ChatEvent, ChatMessagePosted, ChatRead, ChatTyping, ChatUnread
 from energymon.models import ChatMessage, Conversation, Principal, Role
 from energymon.rpc.fanout import ChatFanout, Listener, StreamClosed, StreamOverflow
 from energymon.rpc.limits import StreamSlots
 from energymon.services.accounts import AccountService
-from energymon.services.chat import (
-    CHAT_MESSAGE,
-    CHAT_READ,
-    CHAT_TYPING,
-    ChatService,
-    message_payload,
-    side_of,
-)
+from energymon.services.chat import ChatService, side_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,26 +74,22 @@ def bearer_token(metadata: Any) -> str:
     return token.strip()
 
 
-# ---- between domain payloads and proto messages --------------------------------------------
+# ---- between domain models and proto messages ----------------------------------------------
 
-# Looked up by value: mypy cannot see betterproto's Enum base and reads members as ints.
-_ROLE = {Role.USER.value: pb.Role(pb.Role.USER), Role.ADMIN.value: pb.Role(pb.Role.ADMIN)}
-
-
-def pb_message(payload: dict[str, Any]) -> pb.ChatMessage:
-    return pb.ChatMessage(
-        id=payload["id"],
-        conversation_id=payload["user_id"],
-        sender_id=payload["sender_id"] or 0,
-        sender_name=payload["sender_name"],
-        sender_role=_ROLE[payload["sender_role"]],
-        text=payload["text"],
-        created_at=datetime.fromisoformat(payload["created_at"]),
-    )
+# pb.Role(...): mypy cannot see betterproto's Enum base and reads its members as ints.
+_ROLE = {Role.USER: pb.Role(pb.Role.USER), Role.ADMIN: pb.Role(pb.Role.ADMIN)}
 
 
 def pb_stored(message: ChatMessage) -> pb.ChatMessage:
-    return pb_message(message_payload(message))
+    return pb.ChatMessage(
+        id=message.id,
+        conversation_id=message.user_id,
+        sender_id=message.sender_id or 0,
+        sender_name=message.sender_name,
+        sender_role=_ROLE[message.side],
+        text=message.text,
+        created_at=datetime.fromtimestamp(message.created_ms / 1000, UTC),
+    )
 
 
 def pb_conversation(conversation: Conversation) -> pb.Conversation:
@@ -116,34 +106,38 @@ def pb_conversation(conversation: Conversation) -> pb.Conversation:
     return result
 
 
-def pb_update(kind: str, payload: dict[str, Any]) -> pb.Update:
-    cid = payload["conversation_id"]
-    if kind == CHAT_MESSAGE:
-        return pb.Update(message=pb_message(payload["message"]))
-    if kind == CHAT_TYPING:
-        return pb.Update(
-            typing=pb.Typing(
-                conversation_id=cid,
-                sender_id=payload["sender_id"],
-                sender_name=payload["sender_name"],
-                sender_role=_ROLE[payload["sender_role"]],
-                typing=payload["typing"],
+def pb_update(event: ChatEvent) -> pb.Update:
+    """A chat event as the update a stream sends."""
+    cid = event.conversation_id
+    match event:
+        case ChatMessagePosted(message=message):
+            return pb.Update(message=pb_stored(message))
+        case ChatTyping():
+            return pb.Update(
+                typing=pb.Typing(
+                    conversation_id=cid,
+                    sender_id=event.sender_id,
+                    sender_name=event.sender_name,
+                    sender_role=_ROLE[event.sender_role],
+                    typing=event.typing,
+                )
             )
-        )
-    if kind == CHAT_READ:
-        return pb.Update(
-            read=pb.ReadReceipt(
-                conversation_id=cid,
-                reader_id=payload["reader_id"],
-                reader_role=_ROLE[payload["reader_role"]],
-                message_id=payload["message_id"],
+        case ChatRead():
+            return pb.Update(
+                read=pb.ReadReceipt(
+                    conversation_id=cid,
+                    reader_id=event.reader_id,
+                    reader_role=_ROLE[event.reader_role],
+                    message_id=event.message_id,
+                )
             )
-        )
-    return pb.Update(
-        unread=pb.UnreadCount(
-            conversation_id=cid, side=_ROLE[payload["side"]], unread=payload["unread"]
-        )
-    )
+        case ChatUnread():
+            return pb.Update(
+                unread=pb.UnreadCount(
+                    conversation_id=cid, side=_ROLE[event.side], unread=event.unread
+                )
+            )
+    raise ValueError(f"no update for {event.kind}")
 
 
 # ---- the service ---------------------------------------------------------------------------
@@ -271,8 +265,8 @@ class ChatRpc(pb.ChatServiceBase):
                         raise GRPCError(Status.RESOURCE_EXHAUSTED, str(exc)) from None
                     except StreamClosed as exc:
                         raise GRPCError(Status.UNAVAILABLE, str(exc)) from None
-                    for kind, payload in batch:
-                        await stream.send_message(pb_update(kind, payload))
+                    for event in batch:
+                        await stream.send_message(pb_update(event))
             finally:
                 watcher.cancel()
 

@@ -9,7 +9,7 @@ from energymon.auth.passwords import PasswordHasher, check_password
 from energymon.auth.throttle import LoginThrottle, TokenBuckets
 from energymon.auth.tokens import TokenIssuer
 from energymon.errors import FieldError, Invalid, Unauthorized
-from energymon.events import SESSIONS_ENDED, Event, EventHub
+from energymon.events import EventHub, SessionsEnded
 from energymon.models import Principal, Role, User
 from energymon.services.access import normalize_email, storable_email
 from energymon.storage import Database
@@ -183,8 +183,8 @@ class AccountService:
 
 def sessions_ended(
     user_id: int, reason: str, *, sessions: list[str] | None = None, keep: str | None = None
-) -> Event:
+) -> SessionsEnded:
     """Sockets and chat streams of ended sessions (`sessions`, or all but `keep`) must close,
     in every process."""
-    payload = {"user_id": user_id, "sessions": sessions, "keep": keep, "reason": reason}
-    return Event(SESSIONS_ENDED, payload, owner_id=user_id)
+    listed = tuple(sessions) if sessions is not None else None
+    return SessionsEnded(user_id, reason, sessions=listed, keep=keep)

@@ -1,9 +1,10 @@
 """Chat: each user has one conversation with the admins; every admin sees and answers all.
 
 The rules live here: who may read and write which conversation, what a valid message is,
-unread counts and read receipts. What happens is announced on the event hub with kinds
-prefixed `chat_` and JSON payloads, so that every transport in every process (gRPC streams,
-Socket.IO rooms) hears it the same way. Typing is announced but never stored.
+unread counts and read receipts. What happens is announced on the event hub as typed chat
+events (energymon/events.py), so that every transport in every process (gRPC streams,
+Socket.IO rooms) hears it the same way and renders it its own way. Typing is announced but
+never stored.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from energymon.auth.throttle import TokenBuckets
 from energymon.errors import FieldError, Forbidden, Invalid, NotFound, Unauthorized
-from energymon.events import Event, EventHub
+from energymon.events import (
+    CHAT_KINDS,
+    ChatEvent,
+    ChatMessagePosted,
+    ChatRead,
+    ChatTyping,
+    ChatUnread,
+    Event,
+    EventHub,
+)
 from energymon.models import ChatMessage, Conversation, Principal, Role
 from energymon.services.access import require_admin
 from energymon.storage import Database
@@ -27,12 +36,6 @@ from energymon.storage import chat as chat_store
 from energymon.storage import users as users_store
 
 _LOGGER = logging.getLogger(__name__)
-
-CHAT_MESSAGE = "chat_message"
-CHAT_TYPING = "chat_typing"
-CHAT_READ = "chat_read"
-CHAT_UNREAD = "chat_unread"
-KINDS = frozenset({CHAT_MESSAGE, CHAT_TYPING, CHAT_READ, CHAT_UNREAD})
 
 MAX_TEXT_BYTES = 4096
 DEFAULT_PAGE = 50
@@ -47,37 +50,6 @@ def side_of(principal: Principal) -> Role:
 
 def other(side: Role) -> Role:
     return Role.USER if side is Role.ADMIN else Role.ADMIN
-
-
-def rfc3339_ms(ms: int) -> str:
-    stamp = datetime.fromtimestamp(ms / 1000, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def message_payload(message: ChatMessage) -> dict[str, Any]:
-    """A message as events and the browser carry it (JSON)."""
-    return {
-        "id": message.id,
-        "user_id": message.user_id,
-        "sender_id": message.sender_id,
-        "sender_name": message.sender_name,
-        "sender_role": message.side.value,
-        "text": message.text,
-        "created_at": rfc3339_ms(message.created_ms),
-    }
-
-
-def conversation_payload(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "id": conversation.user_id,
-        "user_id": conversation.user_id,
-        "user_name": conversation.user_name,
-        "user_email": conversation.user_email,
-        "unread": conversation.unread,
-        "latest": message_payload(conversation.latest) if conversation.latest else None,
-        "user_read_id": conversation.user_read_id,
-        "admin_read_id": conversation.admin_read_id,
-    }
 
 
 def validate_text(text: Any) -> str:
@@ -187,19 +159,16 @@ class ChatService:
             if not entry[1]:
                 del self._locks[conversation_id]
 
-    def listen(self, callback: Callable[[str, dict[str, Any]], None]) -> Callable[[], None]:
+    def listen(self, callback: Callable[[ChatEvent], None]) -> Callable[[], None]:
         """Hear every chat event (of every process, once the hub is broker-backed); returns
         the way to stop. The callback must not block: it queues its own work."""
 
         def on_event(event: Event) -> None:
-            if event.kind in KINDS:
-                callback(event.kind, event.payload)
+            if isinstance(event, ChatEvent):
+                callback(event)
 
         # Only chat kinds: subscribing to everything would make ingest build reading events.
-        return self._hub.subscribe(on_event, KINDS.__contains__)
-
-    def _publish(self, kind: str, payload: dict[str, Any]) -> None:
-        self._hub.publish(Event(kind=kind, payload=payload))
+        return self._hub.subscribe(on_event, CHAT_KINDS.__contains__)
 
     # ---- the operations ------------------------------------------------------------------
 
@@ -225,13 +194,8 @@ class ChatService:
                     created_ms=int(time.time() * 1000),
                 )
                 unread = await chat_store.unread(conn, cid, other(side))
-            self._publish(
-                CHAT_MESSAGE, {"conversation_id": cid, "message": message_payload(message)}
-            )
-            self._publish(
-                CHAT_UNREAD,
-                {"conversation_id": cid, "side": other(side).value, "unread": unread},
-            )
+            self._hub.publish(ChatMessagePosted.of(message))
+            self._hub.publish(ChatUnread(cid, other(side), unread))
         return message
 
     async def typing(self, principal: Principal, conversation_id: int | None, typing: bool) -> None:
@@ -241,15 +205,8 @@ class ChatService:
         if principal.is_admin:
             async with self._db.read() as conn:
                 await self._check_exists(conn, cid)
-        self._publish(
-            CHAT_TYPING,
-            {
-                "conversation_id": cid,
-                "sender_id": principal.user_id,
-                "sender_name": principal.name,
-                "sender_role": side_of(principal).value,
-                "typing": bool(typing),
-            },
+        self._hub.publish(
+            ChatTyping(cid, principal.user_id, principal.name, side_of(principal), bool(typing))
         )
 
     async def read(
@@ -275,18 +232,8 @@ class ChatService:
                 )
                 unread = await chat_store.unread(conn, cid, side) if moved else 0
             if moved:
-                self._publish(
-                    CHAT_READ,
-                    {
-                        "conversation_id": cid,
-                        "reader_id": principal.user_id,
-                        "reader_role": side.value,
-                        "message_id": message_id,
-                    },
-                )
-                self._publish(
-                    CHAT_UNREAD, {"conversation_id": cid, "side": side.value, "unread": unread}
-                )
+                self._hub.publish(ChatRead(cid, principal.user_id, side, message_id))
+                self._hub.publish(ChatUnread(cid, side, unread))
         return moved
 
     async def history(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from energymon.errors import NotFound
-from energymon.events import DEVICE_ASSIGNED, DEVICE_UNASSIGNED, Event, EventHub, rfc3339
+from energymon.events import DeviceAssigned, DeviceUnassigned, EventHub
 from energymon.models import Device, MeterKind, Principal
 from energymon.services.access import require_admin
 from energymon.storage import Database
@@ -134,40 +134,9 @@ class DeviceService:
             return
         device_id = changed.id
         if old is not None:
-            self._hub.publish(
-                Event(
-                    DEVICE_UNASSIGNED,
-                    {"device_id": device_id},
-                    device_id=device_id,
-                    owner_id=old,
-                    extra={"new_owner_id": new},
-                )
-            )
+            self._hub.publish(DeviceUnassigned(device_id, old, new_owner_id=new))
         if after is not None and new is not None:
-            self._hub.publish(
-                Event(
-                    DEVICE_ASSIGNED,
-                    {"device": device_payload(after)},
-                    device_id=device_id,
-                    owner_id=new,
-                    extra={"previous_owner_id": old},
-                )
-            )
-
-
-def device_payload(device: Device) -> dict[str, Any]:
-    """A device as the REST API shows it, for events."""
-    return {
-        "id": device.id,
-        "description": device.description,
-        "address": device.address,
-        "max_hourly_kwh": device.max_hourly_wh / 1000,
-        "meter_kind": device.meter_kind,
-        "owner_id": device.owner_id,
-        "owner_since": rfc3339(device.owner_since.timestamp()) if device.owner_since else None,
-        "include_history": device.include_history,
-        "created_at": rfc3339(device.created_at.timestamp()),
-    }
+            self._hub.publish(DeviceAssigned(after, previous_owner_id=old))
 
 
 def visible_from(principal: Principal, device: Device) -> int:

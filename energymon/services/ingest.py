@@ -22,13 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.errors import Contention
 from energymon.events import (
-    ALERT_RAISED,
-    ALERT_WITHDRAWN,
-    HOURLY_UPDATED,
-    READING_STORED,
-    Event,
+    AlertRaised,
+    AlertWithdrawn,
     EventHub,
-    rfc3339,
+    HourTotalChanged,
+    ReadingStored,
 )
 from energymon.models import Alert, Device, Reading, StoredReading
 from energymon.services import alerts as rules
@@ -212,7 +210,7 @@ class IngestService:
         An hour can only cross its limit if it is over it now, and can only drop back under
         if this batch shrank it; the usual batch touches neither, and reads back no rows.
         """
-        if self._hub.wants(HOURLY_UPDATED):
+        if self._hub.wants(HourTotalChanged):
             batch.totals = await readings_store.hour_totals(conn, deltas)
             batch.all_totals = True
             return
@@ -344,66 +342,30 @@ class IngestService:
         publish, meters = self._hub.publish, batch.meters
         # Readings and hour totals are many: built only while someone follows them.
         for device_id, ts, value, consumption in (
-            batch.rows if self._hub.wants(READING_STORED) else ()
+            batch.rows if self._hub.wants(ReadingStored) else ()
         ):
-            meter = meters[device_id]
             publish(
-                Event(
-                    READING_STORED,
-                    {
-                        "device_id": device_id,
-                        "ts": rfc3339(ts),
-                        "value_kwh": mwh_to_kwh(value),
-                        "consumption_kwh": mwh_to_kwh(consumption),
-                    },
-                    device_id=meter.id,
-                    owner_id=meter.audience(ts),
+                ReadingStored(
+                    StoredReading(device_id, ts, value, consumption),
+                    meters[device_id].audience(ts),
                 )
             )
         for (device_id, hour), total in (
-            batch.totals.items() if batch.all_totals and self._hub.wants(HOURLY_UPDATED) else ()
+            batch.totals.items() if batch.all_totals and self._hub.wants(HourTotalChanged) else ()
         ):
             meter = meters[device_id]
             publish(
-                Event(
-                    HOURLY_UPDATED,
-                    {
-                        "device_id": device_id,
-                        "hour": rfc3339(hour),
-                        "total_kwh": mwh_to_kwh(total),
-                        "limit_kwh": meter.max_hourly_wh / 1000,
-                        "over_limit": rules.over_hourly_limit(total, meter.max_hourly_wh),
-                    },
+                HourTotalChanged(
                     device_id=device_id,
+                    hour_ts=hour,
+                    total_mwh=total,
+                    limit_wh=meter.max_hourly_wh,
+                    over_limit=rules.over_hourly_limit(total, meter.max_hourly_wh),
                     owner_id=meter.audience(hour),
                 )
             )
-        for kind, alerts in ((ALERT_RAISED, batch.alerts), (ALERT_WITHDRAWN, batch.withdrawn)):
-            for alert in alerts:
-                alerted = meters.get(alert.device_id)
-                publish(
-                    Event(
-                        kind,
-                        alert_payload(alert, alerted.description if alerted else ""),
-                        device_id=alert.device_id,
-                        owner_id=alert.owner_id,
-                    )
-                )
-
-
-def alert_payload(alert: Alert, device_description: str = "") -> dict[str, object]:
-    """An alert as it is announced to people and programs."""
-    hourly = alert.kind == rules.HOURLY_LIMIT
-    return {
-        "id": alert.id,
-        "device_id": alert.device_id,
-        "device_description": device_description,
-        "kind": alert.kind,
-        "hour": rfc3339(alert.hour_ts),
-        "total_kwh": mwh_to_kwh(alert.value) if hourly else None,
-        "power_kw": None if hourly else mwh_to_kwh(alert.value),
-        "limit_kwh": alert.limit_wh / 1000,
-        "late": alert.late,
-        "created_at": rfc3339(alert.created_at.timestamp()),
-        "acknowledged": alert.acknowledged_at is not None,
-    }
+        for alert in batch.alerts:
+            device = meters.get(alert.device_id)
+            publish(AlertRaised(alert, device.description if device else ""))
+        for alert in batch.withdrawn:
+            publish(AlertWithdrawn(alert))

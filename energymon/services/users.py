@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from energymon.auth.passwords import PasswordHasher, check_password
 from energymon.errors import Conflict, NotFound
-from energymon.events import USER_DELETED, USER_DEMOTED, USER_DISABLED, Event, EventHub
+from energymon.events import Event, EventHub, UserDeleted, UserDemoted, UserDisabled
 from energymon.models import Principal, Role, User
 from energymon.services.access import normalize_email, require_admin, storable_email
 from energymon.services.accounts import sessions_ended
@@ -104,9 +104,9 @@ class UserService:
             if disabled or role_changed or new_password is not None:
                 await sessions_store.end_all(conn, user_id, keep=keep)
         if disabled:
-            self._announce(USER_DISABLED, user_id)
+            self._publish(UserDisabled(user_id))
         elif before.role == Role.ADMIN and user.role != Role.ADMIN:
-            self._announce(USER_DEMOTED, user_id)
+            self._publish(UserDemoted(user_id))
         elif role_changed:
             self._publish(sessions_ended(user_id, "your role changed: log in again"))
         elif new_password is not None:
@@ -123,7 +123,7 @@ class UserService:
             await self._keep_an_admin(conn, user_id, None)
             if not await users_store.delete(conn, user_id):
                 raise NotFound(f"user {user_id} not found")
-        self._announce(USER_DELETED, user_id)
+        self._publish(UserDeleted(user_id))
 
     async def _keep_an_admin(
         self, conn: AsyncConnection, user_id: int, changes: dict[str, Any] | None
@@ -142,10 +142,7 @@ class UserService:
         if not stays and len(admins) == 1:
             raise Conflict("this is the last enabled admin: at least one must remain")
 
-    def _announce(self, kind: str, user_id: int) -> None:
-        """The account's open sessions (sockets) must end or change: tell the transports."""
-        self._publish(Event(kind, {"user_id": user_id}, owner_id=user_id))
-
     def _publish(self, event: Event) -> None:
+        """The account's open sessions (sockets) must end or change: tell the transports."""
         if self._hub is not None:
             self._hub.publish(event)

@@ -10,7 +10,8 @@ import aio_pika
 import pytest
 
 from energymon.app import create_app
-from energymon.ingest.amqp import REASON_HEADER, ROUTING_KEY, Names
+from energymon.broker.topology import ROUTING_KEY, Names
+from energymon.ingest.amqp import REASON_HEADER
 from tests.conftest import make_config
 from tests.ingest.conftest import LoopProbe, hourly, kwh_by_hour
 

@@ -344,6 +344,7 @@ async def test_raw_readings_page_with_a_cursor(client, alice, bob, make_meter):
 
 async def test_stored_readings_hours_and_alerts_are_announced_on_the_hub(client, alice, make_meter):
     from energymon import keys
+    from energymon.events import AlertRaised, HourTotalChanged
 
     heard = []
     client.app[keys.HUB].subscribe(heard.append)
@@ -352,13 +353,13 @@ async def test_stored_readings_hours_and_alerts_are_announced_on_the_hub(client,
     kinds = [e.kind for e in heard]
     assert kinds.count("reading") == 2
     assert kinds.count("hourly") == 1
-    (alert,) = [e for e in heard if e.kind == "alert_raised"]
-    assert alert.owner_id == alice.id
-    assert alert.device_id == meter.id
-    assert alert.payload["total_kwh"] == pytest.approx(1.3)
-    hourly_event = next(e for e in heard if e.kind == "hourly")
-    assert hourly_event.payload["total_kwh"] == pytest.approx(1.3)
-    assert hourly_event.payload["limit_kwh"] == 1.0
+    (raised,) = [e for e in heard if isinstance(e, AlertRaised)]
+    assert raised.alert.owner_id == alice.id
+    assert raised.alert.device_id == meter.id
+    assert raised.alert.value == 1_300_000  # mWh
+    (hourly_event,) = [e for e in heard if isinstance(e, HourTotalChanged)]
+    assert (hourly_event.total_mwh, hourly_event.limit_wh) == (1_300_000, 1000)
+    assert hourly_event.over_limit
 
 
 async def _slowly(body: bytes, pieces: int = 20):

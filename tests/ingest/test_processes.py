@@ -10,7 +10,7 @@ from collections import defaultdict
 import aio_pika
 import sqlalchemy as sa
 
-from energymon.ingest.amqp import ROUTING_KEY, Names
+from energymon.broker.topology import ROUTING_KEY, Names
 from energymon.storage import devices as devices_store
 from energymon.storage.schema import hourly, readings
 

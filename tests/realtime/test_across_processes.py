@@ -14,7 +14,6 @@ import aio_pika
 import pytest
 
 from energymon.app import create_app
-from energymon.events import events_exchange
 from energymon.models import Role
 from tests.conftest import make_config
 from tests.realtime.conftest import Api, make_device, this_hour
@@ -88,7 +87,7 @@ async def test_other_programs_can_bind_to_the_events_exchange(pair, admin, alice
     connection = await aio_pika.connect(rabbit)
     async with connection:
         channel = await connection.channel()
-        exchange = await channel.get_exchange(events_exchange(names.namespace))
+        exchange = await channel.get_exchange(names.events)
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(exchange, f"device.{meter.id}.alert")
         await queue.bind(exchange, "devices.reading")

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 import socketio
 
-from energymon import events as ev
 from energymon import keys
 from energymon.app import create_app
+from energymon.events import ReadingStored
 from tests.conftest import make_config
 from tests.realtime.conftest import Api, make_device
 
@@ -133,10 +133,10 @@ async def test_a_subscribe_racing_a_disconnect_leaves_nothing_followed(
         await tab.client.disconnect()
     await wait_until(lambda: not app[keys.SIO].eio.sockets)
     # Once the last handler has finished, nobody is followed: readings are not even built.
-    await wait_until(lambda: not bridge.wants(ev.READING_STORED))
+    await wait_until(lambda: not bridge.wants(ReadingStored))
     tab = await listen(api.url, alice)
     assert await tab.call("subscribe_device", {"device_id": meter.id}) == {"ok": True}
-    assert bridge.wants(ev.READING_STORED)
+    assert bridge.wants(ReadingStored)
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

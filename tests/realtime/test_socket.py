@@ -63,6 +63,16 @@ async def test_the_owner_hears_readings_hours_and_one_alert_and_nobody_else_does
     assert reading["consumption_kwh"] == 0.2
     assert (await watching.wait_for("alert"))["id"] == alert["id"]  # admins hear alerts too
 
+    # What the socket pushes is what the REST API lists, with the fields live pages read.
+    (listed,) = (await served.ok("GET", "/api/v1/alerts", alice))["items"]
+    extras = {"device_description": "Heat pump", "hour": hour, "acknowledged": False}
+    assert alert == {**listed, **extras}
+    end = time.strftime("%Y-%m-%dT%H:59:59Z", time.gmtime(t0))
+    page = await served.ok(
+        "GET", f"/api/v1/devices/{meter.id}/readings?from={hour}&to={end}&limit=10", alice
+    )
+    assert reading == {**page["items"][-1], "device_id": meter.id}
+
     await asyncio.sleep(QUIET)
     assert len(owner.events("alert")) == 1
     assert len(watching.events("alert")) == 1

@@ -8,14 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from energymon.events import (
-    ALERT_RAISED,
-    HOURLY_UPDATED,
-    READING_STORED,
-    Event,
-    EventHub,
-    rfc3339,
-)
+from energymon.events import AlertRaised, Event, EventHub, HourTotalChanged, ReadingStored
 from energymon.models import NOTHING_VISIBLE, Principal, Reading, Role
 from energymon.services.alerts import AlertService
 from energymon.services.devices import DeviceService
@@ -61,18 +54,12 @@ async def test_the_owner_gets_the_alerts_and_events_of_hours_within_the_period(
     assert mine.total == 1
 
     # Events name bob only for what lies within his period; the rest is for admins alone.
-    def audience(kind: str) -> dict[str, int | None]:
-        return {
-            e.payload.get("ts") or e.payload["hour"]: e.owner_id for e in heard if e.kind == kind
-        }
-
-    assert audience(READING_STORED) == {
-        rfc3339(ts): (bob.id if ts >= start else None) for ts in sent
-    }
-    assert audience(HOURLY_UPDATED) == {
-        rfc3339(h): (bob.id if h >= start else None) for h in totals
-    }
-    assert audience(ALERT_RAISED) == {rfc3339(h): (bob.id if h >= start else None) for h in over}
+    readings = {e.reading.ts: e.owner_id for e in heard if isinstance(e, ReadingStored)}
+    assert readings == {ts: (bob.id if ts >= start else None) for ts in sent}
+    hours = {e.hour_ts: e.owner_id for e in heard if isinstance(e, HourTotalChanged)}
+    assert hours == {h: (bob.id if h >= start else None) for h in totals}
+    raised = {e.alert.hour_ts: e.alert.owner_id for e in heard if isinstance(e, AlertRaised)}
+    assert raised == {h: (bob.id if h >= start else None) for h in over}
 
 
 async def test_an_owner_without_a_period_sees_nothing_until_assigned_again(db, admin, alice):
