@@ -252,6 +252,18 @@ def test_serve_on_a_grpc_port_in_use(workdir, migrated):
     ]
 
 
+def test_serve_with_a_broker_that_never_answers_gives_up_in_one_line(workdir, migrated):
+    env = {**migrated, "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET}
+    # A socket that takes connections (the kernel's backlog) and never says a word.
+    with a_taken_port() as silent:
+        env["ENERGYMON_BROKER_URL"] = f"amqp://guest:guest@127.0.0.1:{silent}/"
+        result = run(workdir, env, "serve", "--port", "0", timeout=30)
+    line = assert_one_line_error(result)
+    assert line == f"energymon: RabbitMQ at 127.0.0.1:{silent} did not answer within 10 s"
+    assert "guest:guest" not in result.stderr  # the password never reaches a log
+    assert stopped(result) == ["services", "published-password check", "database"]
+
+
 def test_serve_with_a_broker_on_a_grpc_port_in_use_closes_the_broker(workdir, migrated, names):
     env = {
         **migrated,

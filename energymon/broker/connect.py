@@ -7,10 +7,15 @@ import ssl
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
+from yarl import URL
 
 from energymon.config import BrokerConfig
 
 _LOGGER = logging.getLogger(__name__)
+
+# A broker that accepts the connection but never answers must not hold start-up (or a stop
+# asked for during it) for ever.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
@@ -22,4 +27,12 @@ def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
 
 async def connect(config: BrokerConfig) -> AbstractRobustConnection:
     """A connection that comes back by itself after the broker restarts."""
-    return await aio_pika.connect_robust(config.url, ssl_context=tls_context(config))
+    try:
+        return await aio_pika.connect_robust(
+            config.url, ssl_context=tls_context(config), timeout=CONNECT_TIMEOUT_S
+        )
+    except TimeoutError:
+        url = URL(config.url)
+        raise ConnectionError(
+            f"RabbitMQ at {url.host}:{url.port} did not answer within {CONNECT_TIMEOUT_S:g} s"
+        ) from None
