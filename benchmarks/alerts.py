@@ -100,6 +100,7 @@ async def _create(kind: str, app_root: Path) -> str:
         *("-m", "energymon", "--log-level", "WARNING", "migrate"),
         cwd=app_root,
         env=_env(app_root, url),
+        stdout=sys.stderr,  # stdout carries only the JSON result
     )
     if await migrate.wait() != 0:
         raise RuntimeError("energymon migrate failed")
@@ -154,7 +155,7 @@ async def _fill(url: str, args: argparse.Namespace) -> dict[str, Any]:
                     for n, r in people
                 ],
             )
-            ids = dict((await conn.execute(sa.text("SELECT email, id FROM users"))).tuples().all())
+            ids = dict((await conn.execute(sa.text("SELECT email, id FROM users"))).all())
             admin_id = ids["admin@bench.example"]
             user_ids = [ids[f"user{i}@bench.example"] for i in range(args.users)]
             # Devices go round the users; the last tenth has no owner.
