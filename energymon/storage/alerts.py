@@ -160,7 +160,7 @@ async def _all_devices(
         query = query.where(alerts.c.acknowledged_at.is_(None))
     newest = _after(query, alerts, after).limit(n).subquery("newest")
     joined = with_period(newest.join(devices, devices.c.id == newest.c.device_id))
-    columns = [c for c in newest.c] + [devices.c.owner_id, *PERIOD_COLUMNS]
+    columns = [*newest.c, devices.c.owner_id, *PERIOD_COLUMNS]
     query = sa.select(*columns).select_from(joined)
     rows = await conn.execute(query.order_by(newest.c.hour_ts.desc(), newest.c.id.desc()))
     return [_row(r) for r in rows]
@@ -184,7 +184,7 @@ async def _owned(
     )
     if device_id is not None:
         query = query.where(devices.c.id == device_id)
-    visible = {}
+    visible: dict[int, int] = {}
     for row in await conn.execute(query):
         visible_from = owner_visible_from(*period(row))
         if visible_from < NOTHING_VISIBLE:
