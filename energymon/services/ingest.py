@@ -236,11 +236,11 @@ class IngestService:
         entries: list[tuple[int, Reading]],
         neighbours: list[StoredReading],
     ) -> None:
-        """Turn register readings (in time order) into consumption, against the stored
-        readings around them.
+        """Turn register readings into consumption, against the stored readings around them.
 
-        Each reading accounts for the energy since the reading before it in time. A late
-        reading that lands between two stored ones splits the later one's consumption.
+        `entries` are in time order, `neighbours` the stored readings around them. Each
+        reading accounts for the energy since the reading before it in time. A late reading
+        that lands between two stored ones splits the later one's consumption.
         """
         merged: list[tuple[int, int, StoredReading | None, int | None]] = [
             (s.ts, s.value_mwh, s, None) for s in neighbours

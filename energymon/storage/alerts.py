@@ -112,6 +112,21 @@ Cursor = tuple[int, int]
 MERGE_CHUNK = 100
 
 
+# On MariaDB each way of filtering the list is told its index. Left to itself, for one
+# device's alerts its ORDER BY ... LIMIT estimate prefers walking the overall (hour_ts, id)
+# order and skipping every other device's rows (10,133 rows read for a page of 51 among 200
+# devices; all of them for a device with few alerts), and right after a bulk load it may sort
+# the whole table. Each filter has exactly one index that yields its rows in order.
+_BY_HOUR = "ix_alerts_hour_ts_id"
+_BY_DEVICE = "ix_alerts_device_id_hour_ts_id"
+_UNACKNOWLEDGED = "ix_alerts_acknowledged_at_hour_ts_id"
+
+
+def _indexed(query: sa.Select[Any], *, device: bool, unacknowledged: bool) -> sa.Select[Any]:
+    index = _BY_DEVICE if device else _UNACKNOWLEDGED if unacknowledged else _BY_HOUR
+    return query.with_hint(alerts, f"FORCE INDEX ({index})", "mysql")
+
+
 def _after(query: sa.Select[Any], table: sa.FromClause, after: Cursor | None) -> sa.Select[Any]:
     """Newest hour first, then newest id, from just past `after`.
 
@@ -158,6 +173,7 @@ async def _all_devices(
         query = query.where(alerts.c.device_id == device_id)
     if unacknowledged:
         query = query.where(alerts.c.acknowledged_at.is_(None))
+    query = _indexed(query, device=device_id is not None, unacknowledged=unacknowledged)
     newest = _after(query, alerts, after).limit(n).subquery("newest")
     joined = with_period(newest.join(devices, devices.c.id == newest.c.device_id))
     columns = [*newest.c, devices.c.owner_id, *PERIOD_COLUMNS]
@@ -199,6 +215,7 @@ async def _owned(
             )
             if unacknowledged:
                 arm = arm.where(alerts.c.acknowledged_at.is_(None))
+            arm = _indexed(arm, device=True, unacknowledged=unacknowledged)
             arms.append(sa.select(_after(arm, alerts, after).limit(n).subquery()))
         merged = sa.union_all(*arms).subquery("merged")
         rows = await conn.execute(_after(sa.select(merged), merged, None).limit(n))
