@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from energymon.storage import alerts as alerts_store
 from tests.api.conftest import MakeDevice
 from tests.api.helpers import error_fields, ok, problem
 from tests.conftest import Actor
@@ -129,3 +130,13 @@ async def test_a_cursor_the_list_never_gave_is_a_422(client, alice, params):
 async def test_a_cursor_past_every_alert_ends_the_list(client, alice, stored):
     page = await ok(await client.get(URL, params={"after": "0-1"}, headers=alice.headers))
     assert page["items"] == [] and page["next_after"] is None
+
+
+async def test_owners_of_many_devices_get_the_same_pages(client, alice, stored, monkeypatch):
+    """An owner's list merges at most MERGE_CHUNK devices a statement; more take several."""
+    whole = await _walk(client, alice, 7)
+    monkeypatch.setattr(alerts_store, "MERGE_CHUNK", 1)
+    assert await _walk(client, alice, 7) == whole
+    assert await _walk(client, alice, 7, unacknowledged="true") == [
+        a for a in whole if a["acknowledged_at"] is None
+    ]
