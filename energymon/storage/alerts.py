@@ -155,26 +155,32 @@ async def page(
     """Newest first, after a cursor; `owner_id` limits to the devices a user owns now, and
     to the hours that start within their assignment period (unless it includes the history).
     Returns the page and whether more follow."""
+    # One more than the page, to know whether more follow.
     if owner_id is None:
-        rows = await _all_devices(conn, device_id, unacknowledged, after, limit + 1 + offset)
+        rows = await _all_devices(conn, device_id, unacknowledged, after, limit + 1, offset)
     else:
-        rows = await _owned(conn, owner_id, device_id, unacknowledged, after, limit + 1 + offset)
-    rows = rows[offset:]
+        rows = await _owned(conn, owner_id, device_id, unacknowledged, after, limit + 1, offset)
     return rows[:limit], len(rows) > limit
 
 
 async def _all_devices(
-    conn: AsyncConnection, device_id: int | None, unacknowledged: bool, after: Cursor | None, n: int
+    conn: AsyncConnection,
+    device_id: int | None,
+    unacknowledged: bool,
+    after: Cursor | None,
+    n: int,
+    offset: int,
 ) -> list[Alert]:
-    """The first `n` alerts of every device: one index range read (hour_ts, id descending;
-    by device or acknowledged_at first when filtered), then the devices of just those rows."""
+    """`n` alerts of every device after skipping `offset`: one index range read (hour_ts, id
+    descending; by device or acknowledged_at first when filtered), then the devices of just
+    those rows."""
     query = sa.select(alerts)
     if device_id is not None:
         query = query.where(alerts.c.device_id == device_id)
     if unacknowledged:
         query = query.where(alerts.c.acknowledged_at.is_(None))
     query = _indexed(query, device=device_id is not None, unacknowledged=unacknowledged)
-    newest = _after(query, alerts, after).limit(n).subquery("newest")
+    newest = _after(query, alerts, after).limit(n).offset(offset).subquery("newest")
     joined = with_period(newest.join(devices, devices.c.id == newest.c.device_id))
     columns = [*newest.c, devices.c.owner_id, *PERIOD_COLUMNS]
     query = sa.select(*columns).select_from(joined)
@@ -189,10 +195,11 @@ async def _owned(
     unacknowledged: bool,
     after: Cursor | None,
     n: int,
+    offset: int,
 ) -> list[Alert]:
-    """The first `n` alerts a user sees: the newest `n` of each device they own, each an
-    index range read from where their period lets them see, merged. It reads at most `n`
-    rows a device, however many alerts are stored."""
+    """`n` alerts a user sees after skipping `offset`: the newest `offset + n` of each device
+    they own, each an index range read from where their period lets them see, merged. It
+    reads at most that many rows a device, however many alerts are stored."""
     query = (
         sa.select(devices.c.id, devices.c.owner_id, *PERIOD_COLUMNS)
         .select_from(WITH_PERIOD)
@@ -207,6 +214,8 @@ async def _owned(
             visible[row.id] = visible_from
     found: list[Alert] = []
     ids = sorted(visible)
+    # One statement skips in SQL; the merge of several skips here.
+    skip, each = (offset, n) if len(ids) <= MERGE_CHUNK else (0, offset + n)
     for start in range(0, len(ids), MERGE_CHUNK):
         arms = []
         for device in ids[start : start + MERGE_CHUNK]:
@@ -216,12 +225,12 @@ async def _owned(
             if unacknowledged:
                 arm = arm.where(alerts.c.acknowledged_at.is_(None))
             arm = _indexed(arm, device=True, unacknowledged=unacknowledged)
-            arms.append(sa.select(_after(arm, alerts, after).limit(n).subquery()))
+            arms.append(sa.select(_after(arm, alerts, after).limit(offset + n).subquery()))
         merged = sa.union_all(*arms).subquery("merged")
-        rows = await conn.execute(_after(sa.select(merged), merged, None).limit(n))
-        found.extend(_alert(r, owner_id) for r in rows)
+        query = _after(sa.select(merged), merged, None).limit(each).offset(skip)
+        found.extend(_alert(r, owner_id) for r in await conn.execute(query))
     found.sort(key=lambda a: (a.hour_ts, a.id), reverse=True)
-    return found[:n]
+    return found[offset - skip :][:n]
 
 
 async def get(conn: AsyncConnection, alert_id: int) -> Alert | None:
