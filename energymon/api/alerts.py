@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from energymon import keys
-from energymon.api.reading_schemas import AlertOut, AlertPageOut, AlertQuery
+from energymon.api.reading_schemas import AlertOut, AlertPageOut, AlertQuery, alert_cursor
 from energymon.api.router import ApiRouter, Call
 from energymon.models import Alert
 from energymon.services.alerts import HOURLY_LIMIT
@@ -40,18 +40,23 @@ def alert_out(alert: Alert) -> AlertOut:
     response=AlertPageOut,
 )
 async def list_alerts(call: Call[AlertQuery]) -> AlertPageOut:
-    """Newest hour first. A user sees the alerts of the devices they own; an admin sees all."""
+    """Newest hour first, a page at a time (`after` = the previous page's `next_after`).
+    A user sees the alerts of the devices they own; an admin sees all."""
     q = call.query
     limit = q.capped_limit()
     page = await call.app[keys.ALERTS].list(
         call.me,
         device_id=q.device_id,
         unacknowledged=q.unacknowledged,
+        after=q.cursor,
         limit=limit,
         offset=q.offset,
     )
     return AlertPageOut(
-        items=[alert_out(a) for a in page.items], total=page.total, limit=limit, offset=q.offset
+        items=[alert_out(a) for a in page.items],
+        next_after=alert_cursor(*page.next_after) if page.next_after else None,
+        limit=limit,
+        offset=q.offset,
     )
 
 

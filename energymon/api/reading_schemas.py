@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from energymon.api.schemas import Id, Out, PageQuery, Query
+from energymon.api.schemas import MAX_ID, Id, Out, PageQuery, Query
 from energymon.services.readings import MAX_READINGS
 
 # Local days a consumption query may name: their midnights (in any zone, and the day after
@@ -166,9 +166,46 @@ class ReadingPage(Out):
     )
 
 
+# Skipping costs a read of every row skipped; the cursor costs nothing, so deep pages use it.
+MAX_ALERT_OFFSET = 10_000
+
+
+def alert_cursor(hour_ts: int, alert_id: int) -> str:
+    """The `after` value that continues the alert list past this alert."""
+    return f"{hour_ts}-{alert_id}"
+
+
 class AlertQuery(PageQuery):
     device_id: Id | None = None
     unacknowledged: bool = False
+    offset: int = Field(
+        0,
+        ge=0,
+        le=MAX_ALERT_OFFSET,
+        description=f"Deprecated: skips this many (at most {MAX_ALERT_OFFSET:,}); page with "
+        "`after` instead.",
+    )
+    after: str | None = Field(
+        None,
+        max_length=32,
+        pattern=r"^[0-9]{1,12}-[0-9]{1,19}$",
+        description="Cursor: the `next_after` of the previous page, as given.",
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value is not None and int(value.partition("-")[2]) > MAX_ID:
+            raise ValueError("not a cursor this list handed out")
+        return value
+
+    @property
+    def cursor(self) -> tuple[int, int] | None:
+        """(hour_ts, id) of the alert the page starts after."""
+        if self.after is None:
+            return None
+        hour_ts, _, alert_id = self.after.partition("-")
+        return int(hour_ts), int(alert_id)
 
 
 class AlertOut(Out):
@@ -186,6 +223,8 @@ class AlertOut(Out):
 
 class AlertPageOut(Out):
     items: list[AlertOut]
-    total: int
+    next_after: str | None = Field(
+        description="Pass as `after` for the next page; null at the end."
+    )
     limit: int
     offset: int

@@ -12,6 +12,7 @@ from energymon.errors import NotFound
 from energymon.models import Alert, Principal
 from energymon.storage import Database
 from energymon.storage import alerts as alerts_store
+from energymon.storage.alerts import Cursor
 
 HOURLY_LIMIT = "hourly_limit"
 PEAK_POWER = "peak_power"
@@ -45,7 +46,8 @@ def is_late(hour_ts: int, now: float) -> bool:
 @dataclass(frozen=True)
 class AlertPage:
     items: list[Alert]
-    total: int
+    # (hour_ts, id) of the last item when more follow, else None.
+    next_after: Cursor | None
 
 
 class AlertService:
@@ -62,19 +64,23 @@ class AlertService:
         device_id: int | None,
         unacknowledged: bool,
         limit: int,
-        offset: int,
+        after: Cursor | None = None,
+        offset: int = 0,
     ) -> AlertPage:
+        """Newest hour first, the page after `after`; never counts the whole list."""
         owner = None if principal.is_admin else principal.user_id
         async with self._db.read() as conn:
-            items, total = await alerts_store.page(
+            items, more = await alerts_store.page(
                 conn,
                 owner_id=owner,
                 device_id=device_id,
                 unacknowledged=unacknowledged,
+                after=after,
                 limit=limit,
                 offset=offset,
             )
-        return AlertPage(items, total)
+        last = items[-1] if more and items else None
+        return AlertPage(items, (last.hour_ts, last.id) if last else None)
 
     async def acknowledge(self, principal: Principal, alert_id: int) -> Alert:
         async with self._db.write() as conn:

@@ -190,8 +190,13 @@ class IngestService:
                 cumulative[reading.device_id].append((index, reading))
             else:
                 self._add_new(batch, index, reading, reading.value_mwh)
-        for device_id, entries in cumulative.items():
-            await self._place_cumulative(conn, batch, device_id, entries)
+        if cumulative:
+            for entries in cumulative.values():
+                entries.sort(key=lambda e: e[1].ts)
+            spans = {d: (e[0][1].ts, e[-1][1].ts) for d, e in cumulative.items()}
+            stored_around = await readings_store.around(conn, spans)
+            for device_id, entries in cumulative.items():
+                self._place_cumulative(batch, device_id, entries, stored_around[device_id])
 
         await readings_store.insert(conn, batch.rows)
         await readings_store.set_consumption(conn, batch.updates)
@@ -227,22 +232,19 @@ class IngestService:
         delta[0] += consumption
         delta[1] += 1
 
-    async def _place_cumulative(
+    def _place_cumulative(
         self,
-        conn: AsyncConnection,
         batch: _Batch,
         device_id: int,
         entries: list[tuple[int, Reading]],
+        neighbours: list[StoredReading],
     ) -> None:
         """Turn register readings into consumption, against the stored readings around them.
 
-        Each reading accounts for the energy since the reading before it in time. A late
-        reading that lands between two stored ones splits the later one's consumption.
+        `entries` are in time order, `neighbours` the stored readings around them. Each
+        reading accounts for the energy since the reading before it in time. A late reading
+        that lands between two stored ones splits the later one's consumption.
         """
-        entries.sort(key=lambda e: e[1].ts)
-        neighbours = await readings_store.around(
-            conn, device_id, entries[0][1].ts, entries[-1][1].ts
-        )
         merged: list[tuple[int, int, StoredReading | None, int | None]] = [
             (s.ts, s.value_mwh, s, None) for s in neighbours
         ] + [(r.ts, r.value_mwh, None, index) for index, r in entries]

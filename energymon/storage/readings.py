@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +17,8 @@ from energymon.storage.schema import devices, hourly, readings
 
 # Row-value IN lists longer than this are split, to stay well inside driver limits.
 CHUNK = 500
+# Devices per neighbourhood statement: a UNION ALL of one range each (SQLite allows 500).
+AROUND_CHUNK = 100
 # Rows per JSON-parameter statement: well inside MariaDB's default 16 MB max_allowed_packet.
 JSON_CHUNK = 10_000
 
@@ -50,11 +52,9 @@ async def existing(
     return found
 
 
-async def around(
-    conn: AsyncConnection, device_id: int, first_ts: int, last_ts: int
-) -> list[StoredReading]:
-    """Stored readings of one device from the last one before `first_ts` to the first one
-    after `last_ts`: the neighbourhood a cumulative meter's new readings land in."""
+def _around(device_id: int, first_ts: int, last_ts: int) -> sa.Select[Any]:
+    """One device's stored readings from the last one before `first_ts` to the first one
+    after `last_ts`; the bounds are constants, so each is an index range on both engines."""
     before = (
         sa.select(sa.func.max(readings.c.ts))
         .where(readings.c.device_id == device_id, readings.c.ts < first_ts)
@@ -65,17 +65,32 @@ async def around(
         .where(readings.c.device_id == device_id, readings.c.ts > last_ts)
         .scalar_subquery()
     )
-    query = (
-        sa.select(readings.c.ts, readings.c.value_mwh, readings.c.consumption_mwh)
-        .where(
-            readings.c.device_id == device_id,
-            readings.c.ts >= sa.func.coalesce(before, first_ts),
-            readings.c.ts <= sa.func.coalesce(after, last_ts),
-        )
-        .order_by(readings.c.ts)
+    return sa.select(
+        readings.c.device_id, readings.c.ts, readings.c.value_mwh, readings.c.consumption_mwh
+    ).where(
+        readings.c.device_id == device_id,
+        readings.c.ts >= sa.func.coalesce(before, first_ts),
+        readings.c.ts <= sa.func.coalesce(after, last_ts),
     )
-    rows = await conn.execute(query)
-    return [StoredReading(device_id, r.ts, int(r.value_mwh), int(r.consumption_mwh)) for r in rows]
+
+
+async def around(
+    conn: AsyncConnection, spans: Mapping[int, tuple[int, int]]
+) -> dict[int, list[StoredReading]]:
+    """For each device with its (first_ts, last_ts), the stored readings from the last one
+    before `first_ts` to the first one after `last_ts`, in time order: the neighbourhood a
+    cumulative meter's new readings land in. One statement for up to AROUND_CHUNK devices."""
+    found: dict[int, list[StoredReading]] = {device_id: [] for device_id in spans}
+    for chunk in _chunks(sorted(spans), AROUND_CHUNK):
+        arms = [_around(device_id, *spans[device_id]) for device_id in chunk]
+        query = arms[0] if len(arms) == 1 else sa.union_all(*arms)
+        for r in await conn.execute(query):
+            found[r.device_id].append(
+                StoredReading(r.device_id, r.ts, int(r.value_mwh), int(r.consumption_mwh))
+            )
+    for rows in found.values():
+        rows.sort(key=lambda s: s.ts)
+    return found
 
 
 # The hot statements of the ingest path take their rows as one JSON array of arrays, bound

@@ -151,6 +151,11 @@ alerts = sa.Table(
     sa.Column("created_at", sa.DateTime(), nullable=False),
     sa.Column("acknowledged_at", sa.DateTime(), nullable=True),
     sa.UniqueConstraint("device_id", "hour_ts", "kind"),
+    # The alert list pages newest hour first, by (hour_ts, id): overall, per device (an
+    # owner's list is merged from theirs) and the unacknowledged ones.
+    sa.Index(None, "hour_ts", "id"),
+    sa.Index(None, "device_id", "hour_ts", "id"),
+    sa.Index(None, "acknowledged_at", "hour_ts", "id"),
     **MYSQL_TABLE,
     **NO_REUSE,
 )

@@ -118,7 +118,7 @@ async def test_bad_readings_go_to_the_dlq_with_reasons_and_good_ones_are_stored(
     assert b"{not json" in forwarded  # undecodable messages are kept as they came
     # The over-limit hour raised one alert even with bad input around it.
     page = await (await amqp_client.get("/api/v1/alerts", headers=alice.headers)).json()
-    assert page["total"] == 1
+    assert len(page["items"]) == 1
 
 
 async def test_a_database_outage_holds_readings_until_it_is_back(

@@ -137,12 +137,12 @@ async def test_crossing_the_limit_raises_one_alert_for_the_owner_only(
     await meter.send({"ts": at(14, 0), "value": 0.6})
     await meter.send({"ts": at(14, 10), "value": 0.4})  # exactly at the limit: not over
     resp = await client.get("/api/v1/alerts", headers=alice.headers)
-    assert (await resp.json())["total"] == 0
+    assert (await resp.json())["items"] == []
     await meter.send({"ts": at(14, 20), "value": 0.3})  # 1.3 > 1.0
     await meter.send({"ts": at(14, 30), "value": 0.3})  # still over: no second alert
     resp = await client.get("/api/v1/alerts", headers=alice.headers)
     page = await resp.json()
-    assert page["total"] == 1
+    assert len(page["items"]) == 1
     alert = page["items"][0]
     assert alert["kind"] == "hourly_limit"
     assert alert["device_id"] == meter.id
@@ -152,15 +152,15 @@ async def test_crossing_the_limit_raises_one_alert_for_the_owner_only(
     assert alert["late"] is True  # that hour ended long ago
 
     resp = await client.get("/api/v1/alerts", headers=bob.headers)
-    assert (await resp.json())["total"] == 0
+    assert (await resp.json())["items"] == []
     resp = await client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=bob.headers)
     assert resp.status == 404
     resp = await client.get("/api/v1/alerts", headers=admin.headers)
-    assert (await resp.json())["total"] == 1
+    assert len((await resp.json())["items"]) == 1
     resp = await client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=alice.headers)
     assert (await resp.json())["acknowledged_at"] is not None
     resp = await client.get("/api/v1/alerts?unacknowledged=true", headers=alice.headers)
-    assert (await resp.json())["total"] == 0
+    assert (await resp.json())["items"] == []
 
     day = await hourly(client, alice, meter.id, DAY)
     hour = next(h for h in day["hours"] if h["start"].startswith(f"{DAY}T14:00"))
@@ -172,7 +172,7 @@ async def test_a_current_hour_alert_is_not_late(client, alice, make_meter):
     now = datetime.now(UTC).replace(microsecond=0)
     await meter.send({"ts": now.isoformat(), "value": 0.7})
     page = await (await client.get("/api/v1/alerts", headers=alice.headers)).json()
-    assert page["total"] == 1
+    assert len(page["items"]) == 1
     assert page["items"][0]["late"] is False
 
 
@@ -185,7 +185,7 @@ async def test_a_new_limit_applies_to_the_next_reading(client, admin, alice, mak
     assert resp.status == 200
     await meter.send({"ts": at(5, 30), "value": 1})
     page = await (await client.get("/api/v1/alerts", headers=alice.headers)).json()
-    assert page["total"] == 1
+    assert len(page["items"]) == 1
     assert page["items"][0]["limit_kwh"] == 2.5
 
 

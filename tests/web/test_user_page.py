@@ -237,3 +237,39 @@ async def test_alerts_view_lists_and_acknowledges(
     await other.goto("/alerts")
     await expect(other.locator("#alerts-empty")).to_be_visible()
     await screens.shot(other, "alerts-other-user-phone")
+
+
+async def test_alerts_view_pages_older_and_newer(
+    new_page, http: ClientSession, admin: Actor, alice: Actor
+) -> None:
+    device = await make_device(http, admin, alice, "Kiln", max_hourly_kwh=0.5)
+    token = await ingest_token(http, admin, device["id"])
+    first_hour = int(time.time()) // 3600 * 3600 - 50 * 3600
+    stamps = [datetime.fromtimestamp(first_hour + i * 3600 + 600, UTC) for i in range(45)]
+    readings = [{"ts": ts.isoformat(), "value": 0.6} for ts in stamps]
+    await send_readings(http, token, readings)
+    page = await new_page()
+    await log_in(page, alice)
+    await page.goto("/alerts")
+    rows = page.locator("#alerts-table tbody tr")
+    older = page.get_by_role("button", name="Older")
+    newer = page.get_by_role("button", name="Newer")
+    pager = page.locator("#alerts-pager")
+    seen: list[list[str | None]] = []
+    for number, count in ((1, 20), (2, 20), (3, 5)):
+        await expect(pager).to_contain_text(f"Page {number}")
+        await expect(rows).to_have_count(count)
+        seen.append([await r.get_attribute("data-alert-id") for r in await rows.all()])
+        if number < 3:
+            await expect(older).to_be_enabled()
+            await older.click()
+    await expect(older).to_be_disabled()
+    ids = [int(i or 0) for page_ids in seen for i in page_ids]
+    assert len(set(ids)) == 45
+    await newer.click()
+    await expect(pager).to_contain_text("Page 2")
+    await expect(rows).to_have_count(20)
+    assert [await r.get_attribute("data-alert-id") for r in await rows.all()] == seen[1]
+    await newer.click()
+    await expect(pager).to_contain_text("Page 1")
+    await expect(newer).to_be_disabled()

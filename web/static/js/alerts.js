@@ -5,7 +5,9 @@ import { $, dateTime, h, hourRange, kwh, toast } from "./dom.js";
 import { startPage } from "./page.js";
 
 const PAGE = 20;
-let offset = 0;
+// The `after` cursor of each page shown so far, the current one last: "Older" follows the
+// list's `next_after`, "Newer" goes back one.
+let cursors = [null];
 const names = new Map();
 
 export function alertRow(a, { ack = true, onAck } = {}) {
@@ -45,17 +47,23 @@ async function acknowledge(a) {
 
 async function load() {
   const unack = $("#only-open").checked;
-  const page = await get(`/api/v1/alerts${query({ limit: PAGE, offset, unacknowledged: unack ? "true" : "" })}`);
+  const after = cursors.at(-1);
+  const page = await get(`/api/v1/alerts${query({ limit: PAGE, after, unacknowledged: unack ? "true" : "" })}`);
+  if (page.items.length === 0 && cursors.length > 1) {
+    // The page emptied meanwhile (its alerts were withdrawn): show the one before it.
+    cursors.pop();
+    return load();
+  }
   $("#alerts-table tbody").replaceChildren(...page.items.map((a) => alertRow(a, { onAck: acknowledge })));
   $("#alerts-empty").hidden = page.items.length > 0;
   $("#alerts-table").hidden = page.items.length === 0;
   const pager = $("#alerts-pager");
   pager.replaceChildren();
-  if (page.total > PAGE) {
+  if (cursors.length > 1 || page.next_after) {
     pager.append(
-      h("button", { type: "button", class: "secondary small", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, "Newer"),
-      h("span", { class: "muted small" }, `${offset + 1}–${Math.min(offset + PAGE, page.total)} of ${page.total}`),
-      h("button", { type: "button", class: "secondary small", disabled: offset + PAGE >= page.total, onclick: () => { offset += PAGE; load(); } }, "Older"),
+      h("button", { type: "button", class: "secondary small", disabled: cursors.length === 1, onclick: () => { cursors.pop(); load(); } }, "Newer"),
+      h("span", { class: "muted small" }, `Page ${cursors.length}`),
+      h("button", { type: "button", class: "secondary small", disabled: !page.next_after, onclick: () => { cursors.push(page.next_after); load(); } }, "Older"),
     );
   }
 }
@@ -63,9 +71,9 @@ async function load() {
 async function main() {
   const devices = await get("/api/v1/devices?limit=100");
   for (const d of devices.items) names.set(d.id, d.description);
-  $("#only-open").addEventListener("change", () => { offset = 0; load(); });
+  $("#only-open").addEventListener("change", () => { cursors = [null]; load(); });
   await load();
-  await startPage({ onAlert: () => { if (offset === 0) load(); } });
+  await startPage({ onAlert: () => { if (cursors.length === 1) load(); } });
 }
 
 if (document.getElementById("alerts-table") && !document.getElementById("tab-alerts")) {
