@@ -99,10 +99,10 @@ def _database(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _services(config: Config):  # type: ignore[no-untyped-def]
+def _services(config: Config, password_hasher: PasswordHasher | None):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[keys.DATABASE]
-        hasher = PasswordHasher(config.auth.bcrypt_rounds)
+        hasher = password_hasher or PasswordHasher(config.auth.bcrypt_rounds)
         tokens = TokenIssuer(config.auth.jwt_secret, config.auth.token_ttl_seconds)
         throttle = LoginThrottle(
             account_limit=config.auth.login_max_failures,
@@ -185,8 +185,12 @@ def _grpc(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def create_app(config: Config) -> web.Application:
-    """Build the whole application: routes, templates, and every resource as a cleanup context."""
+def create_app(config: Config, *, password_hasher: PasswordHasher | None = None) -> web.Application:
+    """Build the whole application: routes, templates, and every resource as a cleanup context.
+
+    `password_hasher` replaces the one built from `auth.bcrypt_rounds`: tests pass a cheap one,
+    as the configuration itself never goes below cost 12.
+    """
     config.require_secret()
     app = web.Application(
         middlewares=[problems_middleware, page_errors], client_max_size=config.server.max_body_bytes
@@ -213,7 +217,7 @@ def create_app(config: Config) -> web.Application:
     if not config.demo:
         # Before anything else starts: nothing to stop when the database is refused.
         app.cleanup_ctx.append(demo.refuse_published_passwords)
-    app.cleanup_ctx.append(_services(config))
+    app.cleanup_ctx.append(_services(config, password_hasher))
     app.cleanup_ctx.append(_hub)
     realtime.attach(app, config)
     if config.broker.url:

@@ -29,12 +29,11 @@ from aiohttp import web
 from hypothesis.errors import Flaky
 from schemathesis.errors import FailureGroup
 
-from energymon.app import create_app
 from energymon.config import Config
 from energymon.models import Role
 from energymon.storage import Database
 from energymon.storage.schema import metadata
-from tests.conftest import Actor
+from tests.conftest import Actor, build_app
 
 SEED = 20_240_611
 # Each role must send at least this many generated requests on each database engine.
@@ -109,7 +108,7 @@ class AppServer(threading.Thread):
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        runner = web.AppRunner(create_app(self.config), access_log=None)
+        runner = web.AppRunner(build_app(self.config), access_log=None)
         try:
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from aiohttp import ClientSession
 from playwright.async_api import expect
 
 from tests.conftest import Actor
 from tests.web.conftest import PHONE, Screens, api, log_in
 from tests.web.helpers import ingest_token, make_device, send_readings
+
+# Chromium and the app live on the session's loop (see conftest.py).
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def open_admin(new_page, admin: Actor, tab: str = "users", viewport=None):
