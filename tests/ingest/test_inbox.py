@@ -12,7 +12,7 @@ FOREVER_MS = 600_000
 PROMPT = 10.0
 
 
-async def test_items_already_waiting_go_out_at_once_in_order():
+async def test_items_already_waiting_go_out_at_once_in_order() -> None:
     inbox: Inbox[int] = Inbox()
     for n in range(5):
         inbox.put(n)
@@ -22,7 +22,7 @@ async def test_items_already_waiting_go_out_at_once_in_order():
     assert len(inbox) == 0
 
 
-async def test_a_taker_waits_for_the_first_item_however_long():
+async def test_a_taker_waits_for_the_first_item_however_long() -> None:
     inbox: Inbox[str] = Inbox()
     taker = asyncio.create_task(inbox.take(10, 0))
     await asyncio.sleep(0)  # let the taker start waiting: a turn of the loop, not a delay
@@ -31,7 +31,7 @@ async def test_a_taker_waits_for_the_first_item_however_long():
     assert await asyncio.wait_for(taker, PROMPT) == ["a"]
 
 
-async def test_a_full_batch_goes_out_without_waiting_for_the_timer():
+async def test_a_full_batch_goes_out_without_waiting_for_the_timer() -> None:
     inbox: Inbox[int] = Inbox()
     taker = asyncio.create_task(inbox.take(3, FOREVER_MS))
     await asyncio.sleep(0)
@@ -40,7 +40,7 @@ async def test_a_full_batch_goes_out_without_waiting_for_the_timer():
     assert await asyncio.wait_for(taker, PROMPT) == [0, 1, 2]
 
 
-async def test_a_partial_batch_goes_out_when_the_wait_is_over():
+async def test_a_partial_batch_goes_out_when_the_wait_is_over() -> None:
     inbox: Inbox[int] = Inbox()
     loop = asyncio.get_running_loop()
     inbox.put(1)
@@ -50,7 +50,7 @@ async def test_a_partial_batch_goes_out_when_the_wait_is_over():
     assert loop.time() - started >= 0.05  # it did wait for more, once
 
 
-async def test_items_that_arrive_while_waiting_join_the_batch():
+async def test_items_that_arrive_while_waiting_join_the_batch() -> None:
     inbox: Inbox[int] = Inbox()
     inbox.put(1)
     taker = asyncio.create_task(inbox.take(3, FOREVER_MS))
@@ -62,7 +62,7 @@ async def test_items_that_arrive_while_waiting_join_the_batch():
     assert await asyncio.wait_for(taker, PROMPT) == [1, 2, 3]
 
 
-async def test_a_batch_never_exceeds_its_limit():
+async def test_a_batch_never_exceeds_its_limit() -> None:
     inbox: Inbox[int] = Inbox()
     taker = asyncio.create_task(inbox.take(2, FOREVER_MS))
     await asyncio.sleep(0)
@@ -72,7 +72,7 @@ async def test_a_batch_never_exceeds_its_limit():
     assert len(inbox) == 3
 
 
-async def test_a_cancelled_taker_loses_no_items():
+async def test_a_cancelled_taker_loses_no_items() -> None:
     inbox: Inbox[int] = Inbox()
     taker = asyncio.create_task(inbox.take(5, FOREVER_MS))
     await asyncio.sleep(0)

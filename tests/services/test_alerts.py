@@ -28,11 +28,11 @@ HOUR = 1_795_168_800  # 2026-11-20T10:00:00Z
         (10**15, True),
     ],
 )
-def test_over_the_hourly_limit_means_strictly_above_it(total_mwh, over):
+def test_over_the_hourly_limit_means_strictly_above_it(total_mwh: int | None, over: bool) -> None:
     assert over_hourly_limit(total_mwh, LIMIT_WH) is over
 
 
-def test_a_limit_of_zero_makes_any_consumption_over_it():
+def test_a_limit_of_zero_makes_any_consumption_over_it() -> None:
     assert not over_hourly_limit(0, 0)
     assert over_hourly_limit(1, 0)
 
@@ -48,7 +48,9 @@ def test_a_limit_of_zero_makes_any_consumption_over_it():
         (LIMIT_MWH + 1, 0, False),  # an hour that goes down never crosses
     ],
 )
-def test_only_the_change_that_takes_the_hour_over_crosses(before, after, crosses):
+def test_only_the_change_that_takes_the_hour_over_crosses(
+    before: int, after: int, crosses: bool
+) -> None:
     assert crosses_hourly_limit(before, after, LIMIT_WH) is crosses
 
 
@@ -64,7 +66,7 @@ def test_only_the_change_that_takes_the_hour_over_crosses(before, after, crosses
         (5_000, -10, 0),
     ],
 )
-def test_average_power_over_an_interval(delta_mwh, seconds, mw):
+def test_average_power_over_an_interval(delta_mwh: int, seconds: int, mw: int) -> None:
     assert average_power_mw(delta_mwh, seconds) == mw
 
 
@@ -72,11 +74,13 @@ def test_average_power_over_an_interval(delta_mwh, seconds, mw):
     ("power_mw", "peak"),
     [(LIMIT_MWH - 1, False), (LIMIT_MWH, False), (LIMIT_MWH + 1, True), (0, False)],
 )
-def test_a_peak_is_power_above_the_hourly_limit_read_as_kilowatts(power_mw, peak):
+def test_a_peak_is_power_above_the_hourly_limit_read_as_kilowatts(
+    power_mw: int, peak: bool
+) -> None:
     assert exceeds_peak(power_mw, LIMIT_WH) is peak
 
 
-def test_a_peak_follows_from_the_interval_it_was_measured_over():
+def test_a_peak_follows_from_the_interval_it_was_measured_over() -> None:
     # 0.5 kWh is within 1.5 kWh for the hour, but drawn in 10 minutes it is 3 kW.
     assert not over_hourly_limit(500_000, LIMIT_WH)
     assert exceeds_peak(average_power_mw(500_000, 600), LIMIT_WH)
@@ -93,5 +97,5 @@ def test_a_peak_follows_from_the_interval_it_was_measured_over():
         (HOUR + 86_400, True),
     ],
 )
-def test_an_alert_is_late_once_its_hour_has_ended(now, late):
+def test_an_alert_is_late_once_its_hour_has_ended(now: float, late: bool) -> None:
     assert is_late(HOUR, now) is late

@@ -22,17 +22,17 @@ from energymon.services.ingest import cumulative_delta
         (10**15, 1, 1),  # a register that wrapped round
     ],
 )
-def test_consumption_between_two_register_readings(previous, current, delta):
+def test_consumption_between_two_register_readings(previous: int, current: int, delta: int) -> None:
     assert cumulative_delta(previous, current) == delta
 
 
-def test_consumption_is_never_negative():
+def test_consumption_is_never_negative() -> None:
     for previous in range(0, 50, 7):
         for current in range(0, 50, 5):
             assert cumulative_delta(previous, current) >= 0
 
 
-def test_consecutive_deltas_add_up_to_the_register_without_resets():
+def test_consecutive_deltas_add_up_to_the_register_without_resets() -> None:
     register = [0, 120, 120, 400, 1_000, 1_001]
     deltas = [cumulative_delta(a, b) for a, b in pairwise(register)]
     assert sum(deltas) == register[-1] - register[0]

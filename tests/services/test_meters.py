@@ -36,14 +36,14 @@ async def _change_behind_the_caches_back(db: Database, device_id: int, limit_wh:
         )
 
 
-async def test_only_existing_meters_are_returned(db: Database):
+async def test_only_existing_meters_are_returned(db: Database) -> None:
     first, second = await _device(db, 1000), await _device(db, 2000)
     cache = MeterCache()
     assert await _limits(db, cache, [first, second, 999_999]) == {first: 1000, second: 2000}
     assert await _limits(db, cache, []) == {}
 
 
-async def test_meters_are_read_once_while_the_epoch_stands_still(db: Database):
+async def test_meters_are_read_once_while_the_epoch_stands_still(db: Database) -> None:
     device_id = await _device(db, 1000)
     cache = MeterCache()
     assert await _limits(db, cache, [device_id]) == {device_id: 1000}
@@ -54,7 +54,7 @@ async def test_meters_are_read_once_while_the_epoch_stands_still(db: Database):
     assert await _limits(db, cache, [device_id]) == {device_id: 5000}  # read again
 
 
-async def test_a_change_through_storage_applies_from_the_next_lookup(db: Database):
+async def test_a_change_through_storage_applies_from_the_next_lookup(db: Database) -> None:
     device_id = await _device(db, 1000)
     other_process = MeterCache()
     assert await _limits(db, other_process, [device_id]) == {device_id: 1000}
@@ -63,7 +63,7 @@ async def test_a_change_through_storage_applies_from_the_next_lookup(db: Databas
     assert await _limits(db, other_process, [device_id]) == {device_id: 2500}
 
 
-async def test_a_deleted_meter_is_gone_from_the_next_lookup(db: Database):
+async def test_a_deleted_meter_is_gone_from_the_next_lookup(db: Database) -> None:
     kept, deleted = await _device(db), await _device(db)
     cache = MeterCache()
     assert set(await _limits(db, cache, [kept, deleted])) == {kept, deleted}
@@ -72,7 +72,7 @@ async def test_a_deleted_meter_is_gone_from_the_next_lookup(db: Database):
     assert set(await _limits(db, cache, [kept, deleted])) == {kept}
 
 
-async def test_a_new_meter_is_found_without_a_new_epoch(db: Database):
+async def test_a_new_meter_is_found_without_a_new_epoch(db: Database) -> None:
     cache = MeterCache()
     first = await _device(db)
     assert set(await _limits(db, cache, [first])) == {first}
@@ -80,7 +80,7 @@ async def test_a_new_meter_is_found_without_a_new_epoch(db: Database):
     assert await _limits(db, cache, [first, second]) == {first: 1000, second: 3000}
 
 
-async def test_without_an_epoch_row_nothing_is_trusted(db: Database):
+async def test_without_an_epoch_row_nothing_is_trusted(db: Database) -> None:
     device_id = await _device(db, 1000)
     cache = MeterCache()
     async with db.write() as conn:

@@ -38,7 +38,7 @@ def _differences(sync: Connection) -> list[Any]:
     return list(compare_metadata(context, metadata))
 
 
-async def test_a_database_migrated_to_head_has_the_declared_schema(db: Database):
+async def test_a_database_migrated_to_head_has_the_declared_schema(db: Database) -> None:
     """`db` is the session's database, migrated to head by the migrations alone."""
     assert await current_revision(db) == head_revision()
     async with db.engine.connect() as conn:
