@@ -100,10 +100,10 @@ def _database(config: Config) -> CleanupContext:
     return ctx
 
 
-def _services(config: Config) -> CleanupContext:
+def _services(config: Config, password_hasher: PasswordHasher | None) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         db = app[keys.DATABASE]
-        hasher = PasswordHasher(config.auth.bcrypt_rounds)
+        hasher = password_hasher or PasswordHasher(config.auth.bcrypt_rounds)
         tokens = TokenIssuer(config.auth.jwt_secret, config.auth.token_ttl_seconds)
         throttle = LoginThrottle(
             account_limit=config.auth.login_max_failures,
@@ -186,8 +186,12 @@ def _grpc(config: Config) -> CleanupContext:
     return ctx
 
 
-def create_app(config: Config) -> web.Application:
-    """Build the whole application: routes, templates, and every resource as a cleanup context."""
+def create_app(config: Config, *, password_hasher: PasswordHasher | None = None) -> web.Application:
+    """Build the whole application: routes, templates, and every resource as a cleanup context.
+
+    `password_hasher` replaces the one built from `auth.bcrypt_rounds`: tests pass a cheap one,
+    as the configuration itself never goes below cost 12.
+    """
     config.require_secret()
     app = web.Application(
         middlewares=[problems_middleware, page_errors], client_max_size=config.server.max_body_bytes
@@ -223,7 +227,7 @@ def create_app(config: Config) -> web.Application:
         else ("ingest bus", _local_bus(config))
     )
     contexts += [
-        ("services", _services(config)),
+        ("services", _services(config, password_hasher)),
         ("event hub", _hub),
         ("realtime", realtime.context(config)),
         ingest,

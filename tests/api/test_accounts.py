@@ -14,8 +14,10 @@ import pytest
 from energymon.app import create_app
 from energymon.auth.tokens import TokenIssuer
 from energymon.models import Role
+from energymon.storage import Database
+from energymon.storage import users as users_store
 from tests.api.helpers import ok, problem
-from tests.conftest import JWT_SECRET, PASSWORD, make_config
+from tests.conftest import JWT_SECRET, PASSWORD, build_app, make_config, sqlite_only
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -64,6 +66,23 @@ async def test_register_login_and_me(client):
     assert await ok(await client.get(ME, headers=auth(token))) == user
 
 
+@sqlite_only
+async def test_the_app_hashes_at_the_configured_cost_unless_given_a_hasher(
+    aiohttp_client, config, db: Database
+):
+    # Tests inject a cheap hasher; production builds its own from auth.bcrypt_rounds (>= 12).
+    for app, email, cost in (
+        (create_app(config), "prod@example.com", "12"),
+        (build_app(config), "test@example.com", "04"),
+    ):
+        client = await aiohttp_client(app)
+        body = {"email": email, "name": "Pat", "password": "a long passphrase"}
+        await ok(await client.post(REGISTER, json=body), 201)
+        async with db.read() as conn:
+            user = await users_store.get_by_email(conn, email)
+        assert user is not None and user.password_hash.startswith(f"$2b${cost}$")
+
+
 async def test_register_rejects_a_taken_email_in_any_case(client, alice):
     resp = await client.post(
         REGISTER, json={"email": "ALICE@example.com", "password": PASSWORD, "name": "Alice 2"}
@@ -72,6 +91,7 @@ async def test_register_rejects_a_taken_email_in_any_case(client, alice):
     assert "alice@example.com" in body["detail"]
 
 
+@sqlite_only
 async def test_register_cannot_choose_the_admin_role(client):
     resp = await client.post(
         REGISTER,
@@ -82,6 +102,7 @@ async def test_register_cannot_choose_the_admin_role(client):
     await problem(await login(client, "eve@example.com"), 401)
 
 
+@sqlite_only
 async def test_register_rejects_a_short_password(client):
     resp = await client.post(
         REGISTER, json={"email": "dan@example.com", "password": "short", "name": "Dan"}
@@ -122,6 +143,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(client, alice):
     assert wrong["detail"] == unknown["detail"]
 
 
+@sqlite_only
 async def test_me_needs_a_token(client):
     resp = await client.get(ME)
     await problem(resp, 401)
@@ -133,8 +155,9 @@ async def test_me_needs_a_token(client):
 # ---- throttling ----------------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_login_failures_for_one_account_are_throttled(aiohttp_client, db_url, make_actor):
-    client = await aiohttp_client(create_app(make_config(db_url, auth={"login_max_failures": 3})))
+    client = await aiohttp_client(build_app(make_config(db_url, auth={"login_max_failures": 3})))
     await make_actor(email="alice@example.com")
     await make_actor(email="bob@example.com")
     for email in ("alice@example.com", "ALICE@example.com", " alice@example.com"):
@@ -150,9 +173,10 @@ async def test_login_failures_for_one_account_are_throttled(aiohttp_client, db_u
     await ok(await login(client, "bob@example.com"))
 
 
+@sqlite_only
 async def test_login_failures_from_one_address_are_throttled(aiohttp_client, db_url, make_actor):
     cfg = make_config(db_url, auth={"login_max_failures": 100, "login_ip_max_failures": 3})
-    client = await aiohttp_client(create_app(cfg))
+    client = await aiohttp_client(build_app(cfg))
     await make_actor(email="alice@example.com")
     for n in range(3):
         await problem(await login(client, f"guess{n}@example.com", "wrong password"), 401)
@@ -162,8 +186,9 @@ async def test_login_failures_from_one_address_are_throttled(aiohttp_client, db_
     assert int(resp.headers["Retry-After"]) >= 1
 
 
+@sqlite_only
 async def test_a_successful_login_resets_the_account_count(aiohttp_client, db_url, make_actor):
-    client = await aiohttp_client(create_app(make_config(db_url, auth={"login_max_failures": 2})))
+    client = await aiohttp_client(build_app(make_config(db_url, auth={"login_max_failures": 2})))
     await make_actor(email="alice@example.com")
     await problem(await login(client, "alice@example.com", "wrong password"), 401)
     await ok(await login(client, "alice@example.com"))
@@ -171,10 +196,11 @@ async def test_a_successful_login_resets_the_account_count(aiohttp_client, db_ur
     await ok(await login(client, "alice@example.com"))
 
 
+@sqlite_only
 async def test_parallel_wrong_passwords_are_throttled_while_in_flight(
     aiohttp_client, db_url, make_actor
 ):
-    client = await aiohttp_client(create_app(make_config(db_url)))  # 5 per account and client
+    client = await aiohttp_client(build_app(make_config(db_url)))  # 5 per account and client
     await make_actor(email="alice@example.com")
     answers = await asyncio.gather(
         *(login(client, "alice@example.com", f"guess {n}") for n in range(20))
@@ -185,9 +211,10 @@ async def test_parallel_wrong_passwords_are_throttled_while_in_flight(
     assert all(int(r.headers["Retry-After"]) >= 1 for r in answers if r.status == 429)
 
 
+@sqlite_only
 async def test_behind_a_proxy_each_client_has_its_own_count(aiohttp_client, db_url, make_actor):
     cfg = make_config(db_url, server={"trust_proxy": True}, auth={"login_max_failures": 2})
-    client = await aiohttp_client(create_app(cfg))
+    client = await aiohttp_client(build_app(cfg))
     await make_actor(email="alice@example.com")
 
     async def login_from(address: str, password: str, spoofed: str = "198.51.100.7"):
@@ -205,9 +232,10 @@ async def test_behind_a_proxy_each_client_has_its_own_count(aiohttp_client, db_u
     await ok(await login_from("192.0.2.44", PASSWORD))
 
 
+@sqlite_only
 async def test_registrations_per_address_are_limited(aiohttp_client, db_url):
     cfg = make_config(db_url, server={"trust_proxy": True}, limits={"registrations_per_hour": 2})
-    client = await aiohttp_client(create_app(cfg))
+    client = await aiohttp_client(build_app(cfg))
 
     async def register(n: int, address: str):
         return await client.post(
@@ -323,6 +351,7 @@ def _claims(user_id: int, **extra: Any) -> dict[str, Any]:
         pytest.param(lambda uid: "not.a.token", id="garbage"),
     ],
 )
+@sqlite_only
 async def test_bad_tokens_are_refused(client, admin, forge):
     token = forge(admin.id)
     resp = await client.get("/api/v1/users", headers=auth(token))
@@ -331,6 +360,7 @@ async def test_bad_tokens_are_refused(client, admin, forge):
     assert "token" in body["detail"]
 
 
+@sqlite_only
 async def test_a_tampered_payload_is_refused(client, alice):
     header, _payload, signature = alice.token.split(".")
     forged = f"{header}.{_b64(_claims(alice.id))}.{signature}"

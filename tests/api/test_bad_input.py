@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from energymon.app import create_app
 from energymon.models import Role
 from tests.api.helpers import (
     account_secured,
@@ -21,7 +20,7 @@ from tests.api.helpers import (
     valid_body,
     valid_query,
 )
-from tests.conftest import Actor, make_config
+from tests.conftest import Actor, build_app, make_config, sqlite_only
 
 USERS = "/api/v1/users"
 DEVICES = "/api/v1/devices"
@@ -36,8 +35,9 @@ def with_json(actor: Actor) -> dict[str, str]:
 # ---- the body as a whole -------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_body_over_the_size_limit_is_413(aiohttp_client, db_url, make_actor):
-    client = await aiohttp_client(create_app(make_config(db_url, server={"max_body_bytes": 1024})))
+    client = await aiohttp_client(build_app(make_config(db_url, server={"max_body_bytes": 1024})))
     admin = await make_actor(Role.ADMIN)
     resp = await client.post(
         DEVICES, json={"description": "n" * 2000, "max_hourly_kwh": 1}, headers=admin.headers
@@ -60,6 +60,7 @@ async def test_body_over_the_size_limit_is_413(aiohttp_client, db_url, make_acto
     await ok(await client.post(DEVICES, data=small, headers=with_json(admin)), 201)
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("content_type", "data"),
     [
@@ -78,6 +79,7 @@ async def test_a_body_that_is_not_json_is_415(client, admin, content_type, data)
     await problem(resp, 415)
 
 
+@sqlite_only
 async def test_json_with_a_charset_parameter_is_accepted(client, admin):
     resp = await client.post(
         DEVICES,
@@ -87,6 +89,7 @@ async def test_json_with_a_charset_parameter_is_accepted(client, admin):
     await ok(resp, 201)
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     "raw",
     [
@@ -102,12 +105,13 @@ async def test_json_with_a_charset_parameter_is_accepted(client, admin):
 )
 async def test_malformed_json_is_400(aiohttp_client, db_url, make_actor, raw):
     cfg = make_config(db_url, server={"max_body_bytes": 1_000_000})
-    client = await aiohttp_client(create_app(cfg))
+    client = await aiohttp_client(build_app(cfg))
     admin = await make_actor(Role.ADMIN)
     resp = await client.post(DEVICES, data=raw, headers=with_json(admin))
     await problem(resp, 400)
 
 
+@sqlite_only
 async def test_duplicate_keys_are_400(client, admin):
     resp = await client.post(
         USERS,
@@ -121,6 +125,7 @@ async def test_duplicate_keys_are_400(client, admin):
     assert page["total"] == 1
 
 
+@sqlite_only
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
 async def test_non_finite_numbers_are_400(client, admin, number):
     resp = await client.post(
@@ -131,6 +136,7 @@ async def test_non_finite_numbers_are_400(client, admin, number):
     await problem(resp, 400)
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     "raw",
     [
@@ -157,6 +163,7 @@ async def test_an_escaped_surrogate_pair_is_fine(client, admin):
 # ---- fields --------------------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_unknown_fields_are_422_on_every_body(client, admin, alice, make_device):
     """Every body an account may send rejects an unknown field the same way."""
     device = await make_device(alice)
@@ -175,6 +182,7 @@ async def test_unknown_fields_are_422_on_every_body(client, admin, alice, make_d
     assert seen >= 7
 
 
+@sqlite_only
 async def test_wrong_types_are_422_naming_each_field(client, admin):
     resp = await client.post(
         USERS,
@@ -198,12 +206,14 @@ async def test_wrong_types_are_422_naming_each_field(client, admin):
     assert error_fields(await problem(resp, 422)) == {"disabled"}
 
 
+@sqlite_only
 @pytest.mark.parametrize("raw", ["[]", "null", '"text"', "42", "true"])
 async def test_a_body_that_is_not_an_object_is_422(client, admin, raw):
     resp = await client.post(DEVICES, data=raw, headers=with_json(admin))
     await problem(resp, 422)
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -262,6 +272,7 @@ async def test_the_largest_id_is_simply_not_found(client, admin, alice):
         await problem(resp, 404)
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("params", "field"),
     [
@@ -280,6 +291,7 @@ async def test_bad_paging_is_422(client, admin, path, params, field):
     assert body["errors"][0]["location"] == "query"
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("params", "field"),
     [
@@ -293,11 +305,13 @@ async def test_bad_device_filters_are_422(client, admin, params, field):
     assert error_fields(body) == {field}
 
 
+@sqlite_only
 async def test_a_too_long_search_is_422(client, admin):
     resp = await client.get(USERS, params={"q": "q" * 255}, headers=admin.headers)
     assert error_fields(await problem(resp, 422)) == {"q"}
 
 
+@sqlite_only
 async def test_unknown_query_parameters_are_ignored(client, admin):
     page = await ok(await client.get(USERS, params={"colour": "blue"}, headers=admin.headers))
     assert page["total"] == 1
@@ -306,6 +320,7 @@ async def test_unknown_query_parameters_are_ignored(client, admin):
 # ---- every error is a problem document -----------------------------------------------------
 
 
+@sqlite_only
 async def test_unknown_address_and_wrong_method_are_problems(client, admin):
     await problem(await client.get("/api/v1/nothing-here", headers=admin.headers), 404)
     await problem(await client.get("/nothing-here"), 404)
@@ -404,6 +419,7 @@ async def test_no_query_produces_a_500(client, admin, alice, make_device):
                         await problem_shape(resp)
 
 
+@sqlite_only
 async def test_a_body_that_arrives_in_slow_chunks_is_read_whole(client, admin):
     """A body is read to its end before it is parsed, however it is split on the wire."""
     body = b'{"description": "slow", ' + b" " * 200_000 + b'"max_hourly_kwh": 1}'

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.api.helpers import error_fields, ok, problem
+from tests.conftest import sqlite_only
 
 
+@sqlite_only
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1970-01-01"])
 @pytest.mark.parametrize("tz", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
 async def test_hourly_days_out_of_range_are_422(client, alice, make_device, day, tz):
@@ -20,6 +22,7 @@ async def test_hourly_days_out_of_range_are_422(client, alice, make_device, day,
         assert "date" in error_fields(await problem(resp, 422))
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("start", "end", "field"),
     [

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import sqlite_only
+
+# Headers are set before and after the handler, the same on both engines.
+pytestmark = sqlite_only
+
 
 @pytest.mark.parametrize(
     "path", ["/api/v1/me", "/api/v1/openapi.json", "/login", "/nowhere", "/healthz"]

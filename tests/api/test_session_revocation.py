@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from energymon.app import create_app
 from energymon.models import Role
 from tests.api.helpers import NEW_PASSWORD, error_fields, ok, problem
-from tests.conftest import PASSWORD, make_config
+from tests.conftest import PASSWORD, build_app, make_config, sqlite_only
 
 ME = "/api/v1/me"
 
@@ -68,6 +67,7 @@ async def test_changing_my_password_ends_my_other_sessions(client, alice):
     await login(client, alice.user.email, NEW_PASSWORD)
 
 
+@sqlite_only
 async def test_changing_my_password_needs_the_current_one(client, alice):
     body = {"current_password": "not my password", "new_password": NEW_PASSWORD}
     resp = await client.post("/api/v1/me/password", json=body, headers=alice.headers)
@@ -75,11 +75,12 @@ async def test_changing_my_password_needs_the_current_one(client, alice):
     await ok(await client.get(ME, headers=alice.headers))
 
 
+@sqlite_only
 async def test_guessing_the_current_password_is_throttled_like_logins(
     aiohttp_client, db_url, make_actor
 ):
     """A stolen token must not become a way to guess the password faster than logging in."""
-    client = await aiohttp_client(create_app(make_config(db_url, auth={"login_max_failures": 3})))
+    client = await aiohttp_client(build_app(make_config(db_url, auth={"login_max_failures": 3})))
     alice = await make_actor(email="alice@example.com")
     for n in range(3):
         body = {"current_password": f"guess {n}", "new_password": NEW_PASSWORD}
@@ -120,6 +121,7 @@ async def test_a_renamed_account_keeps_its_sessions(client, admin, alice):
 # ---- passwords -----------------------------------------------------------------------------
 
 
+@sqlite_only
 @pytest.mark.parametrize("password", ["12345678", "password", "Password1", "qwertyuiop"])
 async def test_common_passwords_are_refused_everywhere(client, admin, alice, password):
     register = {"email": "new@example.com", "password": password, "name": "New"}
@@ -135,6 +137,7 @@ async def test_common_passwords_are_refused_everywhere(client, admin, alice, pas
     assert error_fields(await problem(resp, 422)) == {"new_password"}
 
 
+@sqlite_only
 async def test_the_accounts_own_email_is_refused_as_its_password(client, admin, alice):
     register = {"email": "Mia.Long@example.com", "password": "mia.long@example.com", "name": "M"}
     resp = await client.post("/api/v1/auth/register", json=register)
@@ -162,6 +165,7 @@ async def _browser_login(client: TestClient, email: str) -> str:
     return client.session.cookie_jar.filter_cookies(client.make_url("/"))["energymon_csrf"].value
 
 
+@sqlite_only
 async def test_a_planted_csrf_cookie_and_header_pair_is_refused(client, alice):
     await _browser_login(client, alice.user.email)
     client.session.cookie_jar.update_cookies({"energymon_csrf": "planted-by-someone"})
@@ -170,10 +174,11 @@ async def test_a_planted_csrf_cookie_and_header_pair_is_refused(client, alice):
     await ok(await client.get(ME))
 
 
+@sqlite_only
 async def test_the_csrf_token_of_another_session_is_refused(aiohttp_client, config, alice):
-    other = await aiohttp_client(create_app(config))
+    other = await aiohttp_client(build_app(config))
     others_token = await _browser_login(other, alice.user.email)
-    client = await aiohttp_client(create_app(config))
+    client = await aiohttp_client(build_app(config))
     mine = await _browser_login(client, alice.user.email)
     assert mine != others_token
     client.session.cookie_jar.update_cookies({"energymon_csrf": others_token})
@@ -184,6 +189,7 @@ async def test_the_csrf_token_of_another_session_is_refused(aiohttp_client, conf
     await problem(await client.get(ME), 401)
 
 
+@sqlite_only
 async def test_a_planted_pair_on_the_anonymous_login_form_is_refused(client, alice):
     client.session.cookie_jar.update_cookies({"energymon_csrf": "planted"})
     form = {"email": alice.user.email, "password": PASSWORD, "csrf": "planted"}
@@ -203,9 +209,10 @@ async def test_the_page_logout_ends_the_session_on_the_server(client, alice):
     await problem(await client.get(ME, headers=bearer(token)), 401)
 
 
+@sqlite_only
 async def test_cookies_carry_the_host_prefix_over_tls(aiohttp_client, db_url, alice):
     config = make_config(db_url, server={"trust_proxy": True})
-    client = await aiohttp_client(create_app(config))
+    client = await aiohttp_client(build_app(config))
     tls = {"X-Forwarded-Proto": "https"}
     page = await client.get("/login", headers=tls)
     names = {c.key for c in page.cookies.values()}
@@ -230,6 +237,7 @@ async def test_a_user_cannot_change_roles_by_logging_out(client, admin, make_act
     await ok(await client.get("/api/v1/users", headers=admin.headers))
 
 
+@sqlite_only
 async def test_the_register_page_shows_a_common_password_next_to_its_field(client):
     page = await client.get("/register")
     form = {

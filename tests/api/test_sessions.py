@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from energymon.app import SECURITY_HEADERS, create_app
+from energymon.app import SECURITY_HEADERS
 from tests.api.helpers import ok, problem
-from tests.conftest import PASSWORD, Actor, make_config
+from tests.conftest import PASSWORD, Actor, build_app, make_config, sqlite_only
 
 
 def _cookies(resp: Any) -> dict[str, Any]:
@@ -46,6 +46,7 @@ async def test_login_sets_an_httponly_session_and_a_csrf_cookie(
     assert resp.headers["Location"] == "/admin"
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("trust_proxy", "forwarded", "secure"),
     [(False, "https", False), (True, "https", True), (True, "http", False)],
@@ -54,7 +55,7 @@ async def test_secure_cookies_behind_a_trusted_proxy_only(
     aiohttp_client: Any, db_url: str, alice: Actor, trust_proxy: bool, forwarded: str, secure: bool
 ) -> None:
     config = make_config(db_url, server={"trust_proxy": trust_proxy})
-    client = await aiohttp_client(create_app(config))
+    client = await aiohttp_client(build_app(config))
     page = await client.get("/login", headers={"X-Forwarded-Proto": forwarded})
     csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
     # Over TLS the cookies carry the __Host- prefix.
@@ -75,6 +76,7 @@ async def test_secure_cookies_behind_a_trusted_proxy_only(
     assert bool(cookies[prefix + "energymon_csrf"]["secure"]) is secure
 
 
+@sqlite_only
 async def test_login_form_needs_its_csrf_token(client: TestClient, alice: Actor) -> None:
     await client.get("/login")
     resp = await client.post(
@@ -86,6 +88,7 @@ async def test_login_form_needs_its_csrf_token(client: TestClient, alice: Actor)
     assert "energymon_session" not in _cookies(resp)
 
 
+@sqlite_only
 async def test_cookie_calls_need_the_csrf_header_to_change_anything(
     client: TestClient, alice: Actor, admin: Actor
 ) -> None:
@@ -129,6 +132,7 @@ async def test_logout_clears_the_session(client: TestClient, alice: Actor) -> No
     assert page.status == 303 and page.headers["Location"] == "/login?next=/app"
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("next_path", "landing"),
     [
@@ -173,6 +177,7 @@ async def test_a_disabled_account_loses_its_pages_at_once(
     await problem(await client.get("/api/v1/me"), 401)
 
 
+@sqlite_only
 async def test_every_page_has_the_security_headers(client: TestClient, alice: Actor) -> None:
     pages = ["/login", "/register", "/static/app.css", "/vendor/chart.umd.min.js"]
     for path in pages:
@@ -191,6 +196,7 @@ async def test_every_page_has_the_security_headers(client: TestClient, alice: Ac
         assert "<style" not in html and " style=" not in html
 
 
+@sqlite_only
 async def test_only_the_listed_browser_library_files_are_served(client: TestClient) -> None:
     js = await client.get("/vendor/socket.io.esm.min.js")
     assert js.status == 200 and js.content_type == "text/javascript"
@@ -198,6 +204,7 @@ async def test_only_the_listed_browser_library_files_are_served(client: TestClie
         assert (await client.get(path)).status == 404, path
 
 
+@sqlite_only
 async def test_a_missing_page_is_a_page_and_a_missing_api_path_a_problem(
     client: TestClient,
 ) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import sqlite_only
 from tests.ingest.conftest import hourly, kwh_by_hour
 
 DAY = "2026-11-20"
@@ -73,6 +74,7 @@ async def test_a_reading_at_the_full_hour_opens_the_new_hour(client, alice, make
     assert (day["11:00"], day["12:00"]) == (1, 2)
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("item", "reason"),
     [
@@ -386,6 +388,7 @@ async def test_a_large_body_sent_in_slow_chunks_is_read_whole(client, alice, mak
     assert result["stored"] == 4000
 
 
+@sqlite_only
 async def test_more_readings_than_the_cap_are_refused_whole(client, alice, make_meter):
     meter = await make_meter(alice, max_kwh=1_000_000)
     start = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
@@ -395,6 +398,7 @@ async def test_more_readings_than_the_cap_are_refused_whole(client, alice, make_
     assert all(h["kwh"] is None for h in day["hours"])  # nothing stored, not even a part
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("raw", "detail"),
     [

@@ -25,33 +25,33 @@ async def test_a_stream_on_one_app_hears_a_post_on_another(
     a, b = first.app[keys.GRPC], second.app[keys.GRPC]
     channel_a, channel_b = Channel(a.host, a.port), Channel(b.host, b.port)
     try:
-        user_stream = pb.ChatServiceStub(channel_b, metadata=auth(alice)).subscribe(
-            pb.SubscribeRequest()
-        )
-        admin_stream = pb.ChatServiceStub(channel_b, metadata=auth(admin)).subscribe(
-            pb.SubscribeRequest()
-        )
-        user_next = asyncio.ensure_future(user_stream.__anext__())
-        admin_next = asyncio.ensure_future(admin_stream.__anext__())
-        await asyncio.sleep(0.5)  # both streams registered on the second app
-        posted = await pb.ChatServiceStub(channel_a, metadata=auth(admin)).post(
-            pb.PostRequest(conversation_id=alice.id, type=pb.MessageType.CONTENT, text="hello")
-        )
-        update = await asyncio.wait_for(user_next, 5)
-        assert update.message.id == posted.message.id
-        assert update.message.sender_id == admin.id
-        admin_update = await asyncio.wait_for(admin_next, 5)
-        assert admin_update.message.id == posted.message.id
+        # Both streams are registered on the second app once their headers have come.
+        async with (
+            raw_subscribe(channel_b, alice) as user_stream,
+            raw_subscribe(channel_b, admin) as admin_stream,
+        ):
+            posted = await pb.ChatServiceStub(channel_a, metadata=auth(admin)).post(
+                pb.PostRequest(conversation_id=alice.id, type=pb.MessageType.CONTENT, text="hello")
+            )
+            update = await asyncio.wait_for(user_stream.recv_message(), 5)
+            assert update is not None and update.message.id == posted.message.id
+            assert update.message.sender_id == admin.id
+            admin_update = await asyncio.wait_for(admin_stream.recv_message(), 5)
+            assert admin_update is not None and admin_update.message.id == posted.message.id
 
-        # Typing from the user on the first app reaches the admin streaming from the second.
-        await pb.ChatServiceStub(channel_a, metadata=auth(alice)).post(
-            pb.PostRequest(type=pb.MessageType.TYPING_START)
-        )
-        while True:
-            update = await asyncio.wait_for(admin_stream.__anext__(), 5)
-            if update.is_set("typing"):
-                break
-        assert update.typing.sender_id == alice.id
+            # Typing from the user on the first app reaches the admin streaming from the second.
+            await pb.ChatServiceStub(channel_a, metadata=auth(alice)).post(
+                pb.PostRequest(type=pb.MessageType.TYPING_START)
+            )
+            while True:
+                update = await asyncio.wait_for(admin_stream.recv_message(), 5)
+                assert update is not None
+                if update.is_set("typing"):
+                    break
+            assert update.typing.sender_id == alice.id
+            # Without a cancel the client would wait for the open streams' trailers forever.
+            await user_stream.cancel()
+            await admin_stream.cancel()
     finally:
         channel_a.close()
         channel_b.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from grpclib import GRPCError
 from grpclib.client import Channel
@@ -14,9 +12,12 @@ from grpclib.reflection.v1.reflection_grpc import ServerReflectionStub
 from grpclib.reflection.v1.reflection_pb2 import ServerReflectionRequest
 
 import energymon.rpc.gen.energymon.chat.v1 as pb
+from energymon import keys
 from energymon.auth.tokens import TokenIssuer
 from energymon.models import Role
-from tests.conftest import JWT_SECRET
+from energymon.storage import users as users_store
+from tests.conftest import JWT_SECRET, build_app, make_config
+from tests.rpc.conftest import WAIT, ended_with, raw_subscribe
 
 CONTENT, ACK = pb.MessageType.CONTENT, pb.MessageType.ACK
 
@@ -286,27 +287,19 @@ async def test_unknown_things_are_not_found(stub, alice, admin, make_actor):
 async def test_a_stream_ends_unauthenticated_when_the_account_is_disabled(
     aiohttp_client, db_url, make_actor, db
 ):
-    from energymon import keys
-    from energymon.app import create_app
-    from energymon.storage import users as users_store
-    from tests.conftest import make_config
-
     carol = await make_actor(Role.USER)
     app_client = await aiohttp_client(
-        create_app(make_config(db_url, grpc={"stream_recheck_seconds": 0.2}))
+        build_app(make_config(db_url, grpc={"stream_recheck_seconds": 0.2}))
     )
     server = app_client.app[keys.GRPC]
     chan = Channel(server.host, server.port)
     try:
-        stream_stub = pb.ChatServiceStub(chan, metadata={"authorization": f"Bearer {carol.token}"})
-        updates = stream_stub.subscribe(pb.SubscribeRequest())
-        first = asyncio.ensure_future(updates.__anext__())
-        await asyncio.sleep(0.3)
-        async with db.write() as conn:
-            await users_store.update(conn, carol.id, {"disabled": True})
-        with pytest.raises(GRPCError) as err:
-            await asyncio.wait_for(first, 5)
-        assert err.value.status is Status.UNAUTHENTICATED
+        # Opened and registered (its headers came) while the account was enabled: what ends
+        # it afterwards can only be the re-check.
+        async with raw_subscribe(chan, carol) as stream:
+            async with db.write() as conn:
+                await users_store.update(conn, carol.id, {"disabled": True})
+            assert await ended_with(stream, WAIT) is Status.UNAUTHENTICATED
     finally:
         chan.close()
 

@@ -1,9 +1,12 @@
-"""The ingest service: cumulative meters of one batch placed among their stored readings."""
+"""The ingest service: register readings become consumption; cumulative meters of one batch
+placed among their stored readings."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 
+import pytest
 import sqlalchemy as sa
 
 from energymon.events import EventHub
@@ -97,3 +100,32 @@ async def test_several_cumulative_meters_in_one_batch_with_late_readings(db, adm
         assert totals == {h: t for h, t in hours.items() if t}, device_id
     consumption, _totals = await _stored(db, interval)
     assert consumption == {T0: 1000, T0 + 1: 1000}
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "delta"),
+    [
+        (0, 0, 0),
+        (1_000, 1_000, 0),  # no consumption between the readings
+        (1_000, 1_250, 250),
+        (0, 5_000_000, 5_000_000),
+        (10**15 - 1, 10**15, 1),
+        (5_000, 4_000, 4_000),  # went back: the register was reset to 0 and counted 4 Wh since
+        (5_000, 0, 0),  # reset and nothing since
+        (10**15, 1, 1),  # a register that wrapped round
+    ],
+)
+def test_consumption_between_two_register_readings(previous: int, current: int, delta: int) -> None:
+    assert cumulative_delta(previous, current) == delta
+
+
+def test_consumption_is_never_negative() -> None:
+    for previous in range(0, 50, 7):
+        for current in range(0, 50, 5):
+            assert cumulative_delta(previous, current) >= 0
+
+
+def test_consecutive_deltas_add_up_to_the_register_without_resets() -> None:
+    register = [0, 120, 120, 400, 1_000, 1_001]
+    deltas = [cumulative_delta(a, b) for a, b in pairwise(register)]
+    assert sum(deltas) == register[-1] - register[0]

@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from energymon.errors import BadRequest, Invalid
 from energymon.models import Reading
-from energymon.services.readings import MAX_READINGS, Rejected, parse
+from energymon.services.readings import (
+    EARLIEST_TS,
+    MAX_DEVICE_ID,
+    MAX_FUTURE_SECONDS,
+    MAX_KWH,
+    MAX_READINGS,
+    Rejected,
+    kwh_to_mwh,
+    mwh_to_kwh,
+    parse,
+    parse_now,
+    parse_reading,
+)
 from tests.ingest.conftest import LoopProbe
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC).timestamp()
@@ -178,3 +192,180 @@ async def test_an_empty_array_and_non_objects_are_rejected_items():
     assert isinstance(empty, Rejected) and "empty array" in empty.reason
     items = await parse(b'[1, "x", null, [], true]', NOW)
     assert all(isinstance(i, Rejected) and "should be an object" in i.reason for i in items)
+
+
+# ---- one field at a time (parse_reading on decoded items) ----------------------------------
+
+GOOD = {"device_id": 1, "ts": 1795168800, "value": Decimal("0.5")}
+
+
+def reading(**fields: Any) -> Reading | Rejected:
+    """parse_reading of GOOD with some fields replaced (a field set to MISSING is left out)."""
+    item = {k: v for k, v in (GOOD | fields).items() if v is not MISSING}
+    return parse_reading(item, NOW)
+
+
+MISSING = object()
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({"deviceId": 4, "timestamp": 1795168800, "measurement_value": 1}, (4, 1795168800)),
+        ({"device_id": 4, "deviceId": 5, "ts": 1795168800, "value": 1}, (4, 1795168800)),
+        ({"device_id": 4, "ts": 1795168800, "timestamp": 1795168801, "value": 1}, (4, 1795168800)),
+        ({"device_id": 4, "ts": 1795168800, "value": 1, "unit": "kWh"}, (4, 1795168800)),
+    ],
+    ids=["aliases", "device-name-first", "ts-name-first", "extra-field-ignored"],
+)
+def test_field_names_and_their_aliases(item, expected):
+    parsed = parse_reading(item, NOW)
+    assert isinstance(parsed, Reading) and (parsed.device_id, parsed.ts) == expected
+
+
+@pytest.mark.parametrize(
+    ("device_id", "expected"),
+    [
+        (1, 1),
+        (MAX_DEVICE_ID, MAX_DEVICE_ID),
+        (Decimal("17.0"), 17),
+        (Decimal("1.7E1"), 17),
+    ],
+)
+def test_device_ids_that_are_accepted(device_id, expected):
+    parsed = reading(device_id=device_id)
+    assert isinstance(parsed, Reading) and parsed.device_id == expected
+
+
+@pytest.mark.parametrize(
+    "device_id",
+    [0, -1, MAX_DEVICE_ID + 1, Decimal("17.5"), Decimal("1E+19"), "7", True, None, [7], {"id": 7}],
+    ids=repr,
+)
+def test_device_ids_that_are_refused(device_id):
+    parsed = reading(device_id=device_id)
+    assert isinstance(parsed, Rejected) and "device_id must be a positive integer" in parsed.reason
+    assert parsed.raw["device_id"] == device_id  # kept for the dead-letter queue
+
+
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [
+        ("2026-11-20T11:00:00+01:00", 1795168800),
+        ("2026-11-20T05:00:00-05:00", 1795168800),
+        ("2026-11-20T10:00:00.999999Z", 1795168800),
+        ("2026-11-20 10:00:00Z", 1795168800),
+        ("2026-11-20T10:00:00+00:00", 1795168800),
+        (Decimal("1.7951688E9"), 1795168800),
+        (Decimal("1795168800.999"), 1795168800),
+        (EARLIEST_TS, EARLIEST_TS),
+        (int(NOW) + MAX_FUTURE_SECONDS, int(NOW) + MAX_FUTURE_SECONDS),
+    ],
+    ids=str,
+)
+def test_timestamps_that_are_accepted(ts, expected):
+    parsed = reading(ts=ts)
+    assert isinstance(parsed, Reading) and parsed.ts == expected
+
+
+@pytest.mark.parametrize(
+    ("ts", "reason"),
+    [
+        (EARLIEST_TS - 1, "before 2000"),
+        ("1999-12-31T23:59:59Z", "before 2000"),
+        (0, "before 2000"),
+        (-1, "before 2000"),
+        (Decimal("9.9E7"), "before 2000"),
+        (Decimal("-1E+11"), "before 2000"),
+        (int(NOW) + MAX_FUTURE_SECONDS + 1, "future"),
+        (Decimal("1E+11"), "future"),
+        ("2999-01-01T00:00:00Z", "future"),
+        ("2026-11-20T10:00:00", "UTC offset"),
+        ("2026-11-20", "UTC offset"),
+        ("20 Nov 2026 10:00 GMT", "RFC 3339"),
+        ("", "RFC 3339"),
+        ("2026-13-01T00:00:00Z", "RFC 3339"),
+        (True, "RFC 3339 string or Unix seconds"),
+        (None, "RFC 3339 string or Unix seconds"),
+        ([1795168800], "RFC 3339 string or Unix seconds"),
+    ],
+    ids=str,
+)
+def test_timestamps_that_are_refused(ts, reason):
+    parsed = reading(ts=ts)
+    assert isinstance(parsed, Rejected) and reason in parsed.reason, parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "mwh"),
+    [
+        (0, 0),
+        (Decimal("-0"), 0),
+        (Decimal("0.0000001"), 0),
+        (Decimal("0.0000005"), 0),  # half to even: 0.5 mWh is 0
+        (Decimal("0.0000015"), 2),
+        (7, 7_000_000),
+        (MAX_KWH, 10**15),
+    ],
+    ids=str,
+)
+def test_values_that_are_accepted(value, mwh):
+    parsed = reading(value=value)
+    assert isinstance(parsed, Reading) and parsed.value_mwh == mwh
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (Decimal("-0.000001"), "negative"),
+        (-1, "negative"),
+        (MAX_KWH + 1, "implausibly large"),
+        (Decimal("1E+10"), "implausibly large"),
+        ("0.4", "must be a number"),
+        (True, "must be a number"),
+        (None, "must be a number"),
+        ({"kwh": 1}, "must be a number"),
+    ],
+    ids=str,
+)
+def test_values_that_are_refused(value, reason):
+    parsed = reading(value=value)
+    assert isinstance(parsed, Rejected) and reason in parsed.reason, parsed
+
+
+@pytest.mark.parametrize("field", ["device_id", "ts", "value"])
+def test_a_missing_field_is_named(field):
+    parsed = reading(**{field: MISSING})
+    assert isinstance(parsed, Rejected) and parsed.reason == f"missing field {field}"
+
+
+def test_the_callers_device_fills_in_only_a_missing_one():
+    item = {"ts": 1795168800, "value": 1}
+    assert parse_reading(item, NOW, device_id=3) == Reading(3, 1795168800, 1_000_000)
+    assert parse_reading(item | {"device_id": 4}, NOW, device_id=3) == Reading(
+        4, 1795168800, 1_000_000
+    )
+    bad = parse_reading(item | {"device_id": 0}, NOW, device_id=3)
+    assert isinstance(bad, Rejected) and "device_id" in bad.reason
+
+
+@pytest.mark.parametrize(
+    ("mwh", "kwh"), [(0, 0.0), (1, 0.000001), (412_000, 0.412), (10**15, 1e9)], ids=str
+)
+def test_mwh_back_to_kwh(mwh, kwh):
+    assert mwh_to_kwh(mwh) == kwh
+    assert kwh_to_mwh(Decimal(str(kwh))) == mwh
+
+
+def test_each_item_of_an_array_is_judged_on_its_own():
+    body = json.dumps(
+        [
+            {"device_id": 1, "ts": 1795168800, "value": 1},
+            {"device_id": 1, "ts": 1795168800, "value": -1},
+            {"device_id": 2, "ts": "yesterday", "value": 1},
+            {"device_id": 3, "ts": 1795168800, "value": 0.25},
+        ]
+    ).encode()
+    items = parse_now(body, NOW)
+    assert [type(i).__name__ for i in items] == ["Reading", "Rejected", "Rejected", "Reading"]
+    assert items[3] == Reading(3, 1795168800, 250_000)

@@ -2,6 +2,12 @@
 
 They run on SQLite only (a browser test is slow; the storage is covered elsewhere on both
 engines). Every page a test visits is saved as a screenshot in artifacts/screenshots/.
+
+One Chromium serves the whole session (launching it costs about a second); each test gets
+browser contexts of its own, so no cookie or storage crosses tests. Playwright's objects belong
+to the event loop that started them, so these tests and every async fixture they use run on
+the session's loop (`pytestmark` in each module, the `loop_scope="session"` fixtures below,
+which override the function-loop ones of tests/conftest.py). Tests elsewhere keep a loop each.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from energymon.app import create_app
 from energymon.config import Config
-from tests.conftest import IN_CI, PASSWORD, Actor, _wipe
+from energymon.models import Role
+from energymon.storage import Database
+from tests.conftest import IN_CI, PASSWORD, Actor, _wipe, actor_factory, build_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,16 +43,47 @@ PHONE = {"width": 390, "height": 844}
 TIMEZONE = "Europe/Berlin"
 
 
-@pytest.fixture
+# The session loop: see the module docstring.
+session_loop_fixture = pytest_asyncio.fixture(loop_scope="session")
+
+
+@session_loop_fixture
 async def db_url(sqlite_url: str) -> AsyncIterator[str]:
     """Browser tests run on SQLite only, on empty tables."""
     await _wipe(sqlite_url)
     yield sqlite_url
 
 
+@session_loop_fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    yield database
+    await database.close()
+
+
 @pytest.fixture
+def make_actor(db: Database) -> Callable[..., Awaitable[Actor]]:
+    return actor_factory(db)
+
+
+@session_loop_fixture
+async def admin(make_actor: Callable[..., Awaitable[Actor]]) -> Actor:
+    return await make_actor(Role.ADMIN, email="admin@example.com")
+
+
+@session_loop_fixture
+async def alice(make_actor: Callable[..., Awaitable[Actor]]) -> Actor:
+    return await make_actor(Role.USER, email="alice@example.com")
+
+
+@session_loop_fixture
+async def bob(make_actor: Callable[..., Awaitable[Actor]]) -> Actor:
+    return await make_actor(Role.USER, email="bob@example.com")
+
+
+@session_loop_fixture
 async def server(config: Config) -> AsyncIterator[TestServer]:
-    srv = TestServer(create_app(config), port=0)
+    srv = TestServer(build_app(config), port=0)
     await srv.start_server()
     yield srv
     await srv.close()
@@ -55,15 +94,16 @@ def base_url(server: TestServer) -> str:
     return str(server.make_url("")).rstrip("/")
 
 
-@pytest.fixture
+@session_loop_fixture
 async def http(base_url: str) -> AsyncIterator[ClientSession]:
     """A plain HTTP client for the API, beside the browser."""
     async with ClientSession(base_url) as session:
         yield session
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Any]:
+    """One Chromium for the session; tests isolate themselves in contexts (see `new_page`)."""
     if not CHROMIUM.exists():  # noqa: ASYNC240 (once, before the browser starts)
         message = f"{CHROMIUM} is missing (scripts/test installs Debian's chromium)"
         if IN_CI:
@@ -108,7 +148,7 @@ def screens(request: pytest.FixtureRequest) -> Screens:
 NewPage = Callable[..., Awaitable[Any]]
 
 
-@pytest.fixture
+@session_loop_fixture
 async def new_page(browser: Any, base_url: str, screens: Screens) -> AsyncIterator[NewPage]:
     """A page in its own browser context (its own cookies), in the test's time zone.
 

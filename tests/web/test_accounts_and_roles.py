@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.async_api import expect
 
 from tests.conftest import Actor
 from tests.web.conftest import PHONE, Screens, log_in
+
+# Chromium and the app live on the session's loop (see conftest.py).
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_register_then_log_in_lands_on_the_user_page(new_page, screens: Screens) -> None:

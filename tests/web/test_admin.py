@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from aiohttp import ClientSession
 from playwright.async_api import expect
 
 from tests.conftest import Actor
 from tests.web.conftest import PHONE, Screens, api, log_in
 from tests.web.helpers import ingest_token, make_device, send_readings
+
+# Chromium and the app live on the session's loop (see conftest.py).
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def open_admin(new_page, admin: Actor, tab: str = "users", viewport=None):
@@ -184,6 +188,9 @@ async def test_assign_dialog_includes_the_history_only_when_asked(
     history = picker.get_by_label("Include history")
     for include in (False, True):
         await row.get_by_role("button", name="Assign").click()
+        # The dialog first lists every user (admin and alice); a search typed before that
+        # list arrives can be overtaken by it, and the last search's option may still show.
+        await expect(picker.locator("option")).to_have_count(2)
         await picker.get_by_label("Find a user").fill("alice")
         await expect(picker.locator("option")).to_have_count(1)
         await expect(history).not_to_be_checked()  # the default: from now on

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.async_api import expect
 
 from tests.conftest import Actor
 from tests.web.conftest import PHONE, Screens, log_in
+
+# Chromium and the app live on the session's loop (see conftest.py).
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 HOSTILE = "Is this safe? <script>window.pwned = true</script><b>bold</b>"
 

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from aiohttp import ClientSession
 from playwright.async_api import expect
 
@@ -20,6 +21,9 @@ from tests.web.helpers import (
     make_device,
     send_readings,
 )
+
+# Chromium and the app live on the session's loop (see conftest.py).
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 BERLIN = ZoneInfo(TIMEZONE)
 CHART_DATA = "() => Chart.getChart(document.getElementById('chart')).data.datasets[0].data"
