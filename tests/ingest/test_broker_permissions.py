@@ -56,7 +56,8 @@ def broker_users(rabbit: str, names) -> Iterator[dict[str, str]]:
     try:
         for line in lines:
             role = line[4]
-            user, password = f"test-{role}-{suffix}", secrets.token_urlsafe(16)
+            # Hex: a password starting with "-" would be read by rabbitmqctl as an option.
+            user, password = f"test-{role}-{suffix}", secrets.token_hex(16)
             rabbitmqctl("add_user", user, password)
             created.append(user)
             patterns = [p.replace(r"energymon\.", prefix) for p in line[5:]]
