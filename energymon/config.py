@@ -87,6 +87,8 @@ class BrokerConfig(_Section):
     delivery_limit: int = Field(20, ge=1, le=1000)
     # CA bundle for amqps:// URLs (empty: the system's).
     ca_file: str = ""
+    # How long to wait for RabbitMQ to answer a new connection before giving up.
+    connect_timeout_s: float = Field(10.0, gt=0, le=300)
     # A reading message larger than this goes to the dead-letter queue whole, unparsed.
     max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     # Cap of the dead-letter queue: beyond it RabbitMQ drops the oldest dead letters.

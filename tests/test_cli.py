@@ -257,9 +257,10 @@ def test_serve_with_a_broker_that_never_answers_gives_up_in_one_line(workdir, mi
     # A socket that takes connections (the kernel's backlog) and never says a word.
     with a_taken_port() as silent:
         env["ENERGYMON_BROKER_URL"] = f"amqp://guest:guest@127.0.0.1:{silent}/"
+        env["ENERGYMON_BROKER_CONNECT_TIMEOUT_S"] = "1.5"
         result = run(workdir, env, "serve", "--port", "0", timeout=30)
     line = assert_one_line_error(result)
-    assert line == f"energymon: RabbitMQ at 127.0.0.1:{silent} did not answer within 10 s"
+    assert line == f"energymon: RabbitMQ at 127.0.0.1:{silent} did not answer within 1.5 s"
     assert "guest:guest" not in result.stderr  # the password never reaches a log
     assert stopped(result) == ["services", "published-password check", "database"]
 

@@ -13,10 +13,6 @@ from energymon.config import BrokerConfig
 
 _LOGGER = logging.getLogger(__name__)
 
-# A broker that accepts the connection but never answers must not hold start-up (or a stop
-# asked for during it) for ever.
-CONNECT_TIMEOUT_S = 10.0
-
 
 def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
     """For amqps://: verify the broker against `ca_file` (the system's CAs when empty)."""
@@ -26,13 +22,17 @@ def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
 
 
 async def connect(config: BrokerConfig) -> AbstractRobustConnection:
-    """A connection that comes back by itself after the broker restarts."""
+    """A connection that comes back by itself after the broker restarts.
+
+    A broker that takes the connection and never answers must not hold start-up (or a stop
+    asked for during it) for ever: after `connect_timeout_s` it is a ConnectionError."""
+    timeout = config.connect_timeout_s
     try:
         return await aio_pika.connect_robust(
-            config.url, ssl_context=tls_context(config), timeout=CONNECT_TIMEOUT_S
+            config.url, ssl_context=tls_context(config), timeout=timeout
         )
     except TimeoutError:
         url = URL(config.url)
         raise ConnectionError(
-            f"RabbitMQ at {url.host}:{url.port} did not answer within {CONNECT_TIMEOUT_S:g} s"
+            f"RabbitMQ at {url.host}:{url.port} did not answer within {timeout:g} s"
         ) from None
