@@ -192,7 +192,11 @@ def test_create_app_refuses_a_short_or_predictable_secret(tmp_path, secret):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("secret", [secrets.token_hex(16), generate_secret(), SECRET])
+@pytest.mark.parametrize(
+    "secret",
+    [secrets.token_hex(16), generate_secret(), SECRET],
+    ids=["token_hex", "gen-secret", "fixed"],  # stable ids: the values are new every run
+)
 def test_create_app_accepts_a_random_secret_of_32_bytes_or_more(tmp_path, secret):
     assert create_app(_config(secret, tmp_path=tmp_path)) is not None
 
