@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession
@@ -205,3 +207,44 @@ async def test_assign_dialog_includes_the_history_only_when_asked(
         if not include:
             await row.get_by_role("button", name="Unassign").click()
             await expect(row).to_contain_text("Orphan")
+
+
+async def test_a_search_in_the_assign_dialog_is_never_overtaken_by_the_full_list(
+    new_page, http: ClientSession, admin: Actor, alice: Actor
+) -> None:
+    await make_device(http, admin, None, "Garage meter")
+    page = await open_admin(new_page, admin, "devices")
+    searched = asyncio.Event()
+    full_list: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def is_search(url: str) -> bool:
+        return "/api/v1/users?" in url and "q=alice" in url
+
+    def is_full_list(url: str) -> bool:
+        return "/api/v1/users?" in url and "q=" not in url
+
+    async def hold_the_full_list(route: Any) -> None:
+        # The dialog's first list (every user) answers only after the search has.
+        if is_full_list(route.request.url):
+            await searched.wait()
+        await route.continue_()
+
+    def answered(response: Any) -> None:
+        if is_search(response.url):
+            searched.set()
+        elif is_full_list(response.url) and not full_list.done():
+            full_list.set_result(response)
+
+    page.on("response", answered)
+    await page.route("**/api/v1/users?*", hold_the_full_list)
+    row = page.locator("#devices-table tbody tr", has_text="Garage meter")
+    await row.get_by_role("button", name="Assign").click()
+    picker = page.locator("#assign-dialog")
+    await picker.get_by_label("Find a user").fill("alice")
+    await (await full_list).finished()
+    # Two frames: the page has handled the late answer by then.
+    await page.evaluate(
+        "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    )
+    options = picker.locator("option")
+    assert await options.all_inner_texts() == [f"Alice — {alice.user.email}"]

@@ -300,8 +300,12 @@ async function unassign(d) {
 
 function assign(d) {
   const dialog = $("#assign-dialog");
+  // Answers may come back out of order: only the newest search fills the list.
+  let searches = 0;
   const fillPicker = async (form, q = "") => {
+    const search = ++searches;
     const page = await get(`/api/v1/users${query({ q, limit: 100 })}`);
+    if (search !== searches) return;
     const select = form.elements.namedItem("user_id");
     select.replaceChildren(
       ...page.items.map((u) => {
