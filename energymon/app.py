@@ -18,6 +18,7 @@ from energymon.api.problems import problems_middleware
 from energymon.auth.passwords import PasswordHasher
 from energymon.auth.throttle import LoginThrottle, TokenBuckets
 from energymon.auth.tokens import TokenIssuer
+from energymon.broker import live
 from energymon.broker.hub import make_hub
 from energymon.config import Config
 from energymon.ingest import amqp
@@ -147,6 +148,14 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         await hub.close()
 
 
+def _live(config: Config) -> CleanupContext:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with live.publishing(config.broker, app[keys.HUB], config.live.max_pending):
+            yield
+
+    return ctx
+
+
 def _amqp_ingest(config: Config) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with amqp.consuming(config.broker, app[keys.INGEST]):
@@ -229,6 +238,11 @@ def create_app(config: Config, *, password_hasher: PasswordHasher | None = None)
     contexts += [
         ("services", _services(config, password_hasher)),
         ("event hub", _hub),
+    ]
+    if config.live_enabled:
+        # Before ingest starts, so that it closes after ingest: the last batch is published.
+        contexts.append(("live exchange", _live(config)))
+    contexts += [
         ("realtime", realtime.context(config)),
         ingest,
         ("gRPC server", _grpc(config)),

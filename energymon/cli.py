@@ -1,4 +1,4 @@
-"""The `energymon` command: serve, migrate, create-admin, chat, gen-secret."""
+"""The `energymon` command: serve, migrate, create-admin, chat, tail, gen-secret."""
 
 from __future__ import annotations
 
@@ -57,7 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--server", required=True, help="the gRPC chat server, HOST:PORT")
     chat.add_argument("--email", required=True)
     chat.add_argument("--api", help="the REST API to log in through (default http://HOST:8080)")
+    tail = sub.add_parser(
+        "tail", help="print the live exchange (broker.url and namespace from the config)"
+    )
+    tail.add_argument("--site", type=int, help="only this site's messages")
+    tail.add_argument("--device", type=int, help="only this device's messages")
+    tail.add_argument("--kind", choices=["reading", "hour", "alert", "status"])
     return parser
+
+
+def _tail(config: Config, args: argparse.Namespace) -> None:
+    from energymon.broker.tail import pattern, tail
+
+    if not config.broker.url:
+        raise ConfigError("broker.url: tail needs the broker the live exchange is on")
+    asyncio.run(tail(config.broker, pattern(args.site, args.device, args.kind)))
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -148,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_migrate(config))
         elif args.command == "create-admin":
             asyncio.run(_create_admin(config, args.email, args.name))
+        elif args.command == "tail":
+            _tail(config, args)
     except (ConfigError, SchemaOutOfDate, DomainError) as exc:
         print(f"energymon: {exc}", file=sys.stderr)
         return 2

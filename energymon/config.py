@@ -104,6 +104,16 @@ class BrokerConfig(_Section):
         return value
 
 
+class LiveConfig(_Section):
+    """The live exchange `<broker.namespace>.live`: every stored reading, hour total, alert
+    and status change, published for other programs (README, Live exchange)."""
+
+    # Unset: on exactly when broker.url is set (the embedded mode has no broker to publish to).
+    enabled: bool | None = None
+    # Events waiting to be published; beyond it readings and hour totals are dropped first.
+    max_pending: int = Field(100_000, ge=100, le=10_000_000)
+
+
 class RealtimeConfig(_Section):
     """The Socket.IO server: which other origins may open a connection."""
 
@@ -164,10 +174,18 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     auth: AuthConfig = AuthConfig()
     broker: BrokerConfig = BrokerConfig()
+    live: LiveConfig = LiveConfig()
     realtime: RealtimeConfig = RealtimeConfig()
     grpc: GrpcConfig = GrpcConfig()
     limits: LimitsConfig = LimitsConfig()
     demo: bool = False
+
+    @property
+    def live_enabled(self) -> bool:
+        """Whether this process publishes the live exchange (default: iff a broker is set)."""
+        if self.live.enabled is None:
+            return bool(self.broker.url)
+        return self.live.enabled
 
     def require_secret(self) -> None:
         """Refuse a missing, short or guessable JWT secret outside demo mode."""
@@ -263,6 +281,8 @@ def load_config(
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_first_error(exc)) from None
+    if config.live.enabled and not config.broker.url:
+        raise ConfigError("live.enabled: needs broker.url (the live exchange is on RabbitMQ)")
     if demo and not config.auth.jwt_secret:
         auth = config.auth.model_copy(update={"jwt_secret": generate_secret()})
         config = config.model_copy(update={"auth": auth})

@@ -287,7 +287,8 @@ class EventHub:
     """Fan events out to subscribers in this process."""
 
     def __init__(self) -> None:
-        self._subscribers: list[tuple[Subscriber, Interest]] = []
+        # (subscriber, interest, local): a local subscriber hears only this process's events.
+        self._subscribers: list[tuple[Subscriber, Interest, bool]] = []
 
     @property
     def listening(self) -> bool:
@@ -296,11 +297,21 @@ class EventHub:
 
     def wants(self, kind: type[Event]) -> bool:
         """Whether events of this kind are heard now: publishers skip building them if not."""
-        return any(interest is None or interest(kind) for _, interest in self._subscribers)
+        return any(interest is None or interest(kind) for _, interest, _ in self._subscribers)
 
-    def subscribe(self, subscriber: Subscriber, interest: Interest = None) -> Callable[[], None]:
-        """Hear events (those `interest` wants); returns the way to stop."""
-        entry = (subscriber, interest)
+    def wants_from_others(self, kind: type[Event]) -> bool:
+        """Whether a subscriber here wants this kind from other processes too."""
+        return any(
+            not local and (interest is None or interest(kind))
+            for _, interest, local in self._subscribers
+        )
+
+    def subscribe(
+        self, subscriber: Subscriber, interest: Interest = None, *, local: bool = False
+    ) -> Callable[[], None]:
+        """Hear events (those `interest` wants; with `local`, only this process's own);
+        returns the way to stop."""
+        entry = (subscriber, interest, local)
         self._subscribers.append(entry)
         return lambda: self._subscribers.remove(entry)
 
@@ -308,8 +319,10 @@ class EventHub:
         """Deliver to this process's subscribers at once."""
         self._deliver(event)
 
-    def _deliver(self, event: Event) -> None:
-        for subscriber, _ in list(self._subscribers):
+    def _deliver(self, event: Event, *, remote: bool = False) -> None:
+        for subscriber, _, local in list(self._subscribers):
+            if remote and local:
+                continue
             try:
                 subscriber(event)
             except Exception:

@@ -93,6 +93,9 @@ class BrokerHub(EventHub):
         self._deliver(event)
         if self._exchange is None:
             return
+        if event.bulk and time.monotonic() < self._unrouted_until.get(event.ROUTING_KEY, 0.0):
+            # Built for a subscriber here (the live exchange); no other process follows it.
+            return
         self.outbox.put(event)
         self._wakeup.set()
 
@@ -126,7 +129,7 @@ class BrokerHub(EventHub):
             return
         async with self._binding:
             for kind in BULK_KINDS:
-                key, wanted = kind.ROUTING_KEY, super().wants(kind)
+                key, wanted = kind.ROUTING_KEY, self.wants_from_others(kind)
                 if wanted and key not in self._bound:
                     await self._queue.bind(self._exchange, key)
                     self._bound.add(key)
@@ -208,7 +211,7 @@ class BrokerHub(EventHub):
         if message.app_id == self.origin:
             return
         for event in codec.decode(message.body, message.routing_key or ""):
-            self._deliver(event)
+            self._deliver(event, remote=True)
 
 
 def make_hub(config: BrokerConfig) -> EventHub:

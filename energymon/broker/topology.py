@@ -4,7 +4,9 @@
 - queue `<ns>.readings` (quorum, durable) with a delivery limit, dead-lettering to
 - exchange `<ns>.readings.dlx` -> queue `<ns>.readings.dlq`, capped at `broker.dlq_max_bytes`
   (RabbitMQ drops the oldest dead letters beyond it);
-- exchange `<ns>.events` (topic, durable): every process's events (see broker/hub.py).
+- exchange `<ns>.events` (topic, durable): every process's events (see broker/hub.py);
+- exchange `<ns>.live` (topic, durable): the public live stream for other programs (see
+  broker/live.py and docs/live/).
 Every declaration is idempotent: each process declares what it uses when it starts.
 """
 
@@ -53,6 +55,11 @@ class Names:
     def events(self) -> str:
         """Events out: every energymon process, and whoever else binds a queue."""
         return f"{self.namespace}.events"
+
+    @property
+    def live(self) -> str:
+        """The live stream for other programs: one versioned JSON message per event."""
+        return f"{self.namespace}.live"
 
 
 async def declare_readings(
@@ -107,9 +114,14 @@ async def declare_events(channel: AbstractChannel, names: Names) -> AbstractExch
     return await channel.declare_exchange(names.events, aio_pika.ExchangeType.TOPIC, durable=True)
 
 
+async def declare_live(channel: AbstractChannel, names: Names) -> AbstractExchange:
+    """The durable topic exchange the live stream is published to."""
+    return await channel.declare_exchange(names.live, aio_pika.ExchangeType.TOPIC, durable=True)
+
+
 async def delete_topology(channel: AbstractChannel, names: Names) -> None:
     """Remove the queues and exchanges of a namespace (tests, benchmarks, decommissioning)."""
     for queue in (names.queue, names.dlq):
         await channel.queue_delete(queue)
-    for exchange in (names.exchange, names.dlx, names.events):
+    for exchange in (names.exchange, names.dlx, names.events, names.live):
         await channel.exchange_delete(exchange)
