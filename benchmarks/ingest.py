@@ -22,7 +22,13 @@ import sqlalchemy as sa
 
 from benchmarks.common import create_database, drop_database, log, rss_kb
 from benchmarks.publisher import prefill
-from energymon.broker.topology import ROUTING_KEY, Names, declare_readings, delete_topology
+from energymon.broker.topology import (
+    ROUTING_KEY,
+    Names,
+    declare_live,
+    declare_readings,
+    delete_topology,
+)
 from energymon.config import generate_secret
 from energymon.storage import Database
 
@@ -38,6 +44,8 @@ class Scenario:
     consumer: str  # bare | naive | energymon
     per_message: int
     expected_rate: float  # messages/s, to size the prefill
+    # energymon publishes the live exchange, drained by one consumer bound to `#`.
+    live: bool = False
 
 
 async def _depth(url: str, queue: str) -> int:
@@ -163,6 +171,7 @@ def _consumer(
             "ENERGYMON_BROKER_URL": AMQP,
             "ENERGYMON_BROKER_NAMESPACE": names.namespace,
             "ENERGYMON_SERVER_PORT": "0",
+            "ENERGYMON_LIVE_ENABLED": "true" if scenario.live else "false",
         }
         cmd = [sys.executable, "-m", "energymon", "--log-level", "WARNING", "serve"]
     else:
@@ -195,11 +204,39 @@ async def _prefill(
     return names, publish_rate
 
 
+class _LiveDrain:
+    """A third party bound to `#` on the live exchange, counting what it receives."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.received = 0
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect(AMQP)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=1000)
+        exchange = await declare_live(channel, self.names)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, "#")
+        await queue.consume(self._count, no_ack=True)
+
+    async def _count(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self.received += 1
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+
 async def _consume(
     scenario: Scenario, names: Names, publish_rate: float, args: argparse.Namespace, db_url: str
 ) -> dict:
     """Start the scenario's consumer on its prefilled queue and measure it."""
     log_path = ROOT / "var" / f"bench-{scenario.name}.log"
+    drain = _LiveDrain(names) if scenario.live else None
+    if drain is not None:
+        await drain.start()
     proc = _consumer(scenario, names, db_url, args.driver, log_path)
     try:
         result = await _measure(AMQP, names, proc, args.warmup, args.seconds)
@@ -209,6 +246,10 @@ async def _consume(
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if drain is not None:
+            await drain.close()
+    if drain is not None:
+        result["live_messages_received"] = drain.received
     result["readings_per_s"] = round(result["messages_per_s"] * scenario.per_message, 1)
     result["prefill_publish_rate"] = round(publish_rate, 1)
     log(f"[{scenario.name}] {json.dumps(result)}")
@@ -306,6 +347,7 @@ async def _scenarios(args: argparse.Namespace, db_url: str, ids: list[int]) -> d
     scenarios = {
         "ceiling": Scenario("ceiling", "bare", 1, 9000),
         "energymon": Scenario("energymon", "energymon", 1, 7000),
+        "energymon_live": Scenario("energymon_live", "energymon", 1, 7000, live=True),
         "naive": Scenario("naive", "naive", 1, 1000),
         "energymon_batch100": Scenario("energymon_batch100", "energymon", 100, 350),
     }
@@ -361,6 +403,8 @@ def _ratios(results: dict) -> dict:
         out["energymon_vs_ceiling"] = round(rate("energymon") / rate("ceiling"), 3)
     if rate("energymon") and rate("naive"):
         out["energymon_vs_naive"] = round(rate("energymon") / rate("naive"), 2)
+    if rate("energymon_live") and rate("energymon"):
+        out["live_vs_plain"] = round(rate("energymon_live") / rate("energymon"), 3)
     if rate("energymon_loaded") and rate("energymon"):
         out["loaded_vs_empty"] = round(rate("energymon_loaded") / rate("energymon"), 3)
     return out

@@ -10,6 +10,8 @@ queue work of their own (a Socket.IO emit, a gRPC stream write) and return.
 
 Readings and hour totals (the bulk kinds) cost the ingest path most, so nobody builds them
 unless someone listens: `wants(kind)` asks the subscribers before the ingest path builds them.
+A `local` subscriber hears only the events published in its own process, never those the
+broker brings from others (the live exchange publishes each event once, where it happened).
 
 Every event knows the routing key it travels under on the broker's events exchange (a
 contract other programs bind to, documented in the README):

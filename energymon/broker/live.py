@@ -20,9 +20,11 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import cast
 
-import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from pamqp.commands import Basic
 
 from energymon.broker.connect import connect
 from energymon.broker.outbox import Outbox
@@ -45,6 +47,7 @@ VERSION = 1
 # once devices report health and belong to sites: add their events to this tuple and a branch
 # to `render`; docs/live/status.schema.json and alert.schema.json already describe them.
 LIVE_KINDS: tuple[type[Event], ...] = (ReadingStored, HourTotalChanged, AlertRaised, AlertWithdrawn)
+CONTENT_TYPE = "application/json"
 # How long closing waits for what is still pending to be published.
 FLUSH_ON_CLOSE_S = 2.0
 
@@ -136,16 +139,18 @@ class LivePublisher:
         self.outbox = Outbox(max_pending)
         self._wakeup = asyncio.Event()
         self._connection: AbstractRobustConnection | None = None
-        self._exchange: AbstractExchange | None = None
+        self._channel: AbstractChannel | None = None
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
         self._connection = await connect(self._config)
         try:
-            # Confirms tell a publish that failed; all of a batch's are awaited together.
-            channel = await self._connection.channel(publisher_confirms=True)
-            self._exchange = await declare_live(channel, self.names)
+            # No confirms: messages are notifications (storage holds the truth), and a broker
+            # that refuses a publish closes the channel, which the next flush reports.
+            channel = await self._connection.channel(publisher_confirms=False)
+            await declare_live(channel, self.names)
+            self._channel = channel
         except BaseException:
             await self._connection.close()
             self._connection = None
@@ -168,7 +173,7 @@ class LivePublisher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._flush(), FLUSH_ON_CLOSE_S)
         self.outbox.report()
-        self._exchange = None
+        self._channel = None
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -191,26 +196,29 @@ class LivePublisher:
             self.outbox.report()
 
     async def _flush(self) -> None:
-        """Everything pending, one message per event, published together."""
+        """Everything pending, one message per event, written in one go."""
         events = self.outbox.take()
-        exchange = self._exchange
-        if not events or exchange is None:
+        channel = self._channel
+        if not events or channel is None:
             return
         messages = [rendered for event in events if (rendered := render(event)) is not None]
-        results = await asyncio.gather(
-            *(
-                exchange.publish(
-                    aio_pika.Message(encode(body), content_type="application/json"),
-                    routing_key=key,
-                )
-                for key, body in messages
-            ),
-            return_exceptions=True,
-        )
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            _LOGGER.warning(
-                "%d of %d live messages not published: %r", len(failed), len(results), failed[0]
+        if not messages:
+            return
+        # aio-pika's publish waits for each message to be written before the next may start
+        # (a loop turn each): the channel underneath queues the whole batch without waiting,
+        # and only the last publish waits until everything is written, so a slow broker holds
+        # the next batch back here (in the bounded outbox), not in an unbounded write queue.
+        # The abstract channel omits `wait`; aiormq's has it.
+        underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+        exchange = self.names.live
+        last = len(messages) - 1
+        for index, (key, body) in enumerate(messages):
+            await underlay.basic_publish(
+                encode(body),
+                exchange=exchange,
+                routing_key=key,
+                properties=Basic.Properties(content_type=CONTENT_TYPE, delivery_mode=1),
+                wait=index == last,
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from energymon.app import create_app
+from energymon.config import Config
 from tests.conftest import TEST_HASHER, make_config
 
 DAY = "2026-11-20"
@@ -12,10 +13,15 @@ HOUR_TS = 1_795_168_800  # 2026-11-20T10:00:00Z
 
 
 @pytest.fixture
-async def live_client(aiohttp_client, db_url, rabbit, names):
+def live_config(db_url, rabbit, names) -> Config:
     config = make_config(db_url, broker={"url": rabbit, "namespace": names.namespace})
     assert config.live_enabled  # on by default with a broker
-    return await aiohttp_client(create_app(config, password_hasher=TEST_HASHER))
+    return config
+
+
+@pytest.fixture
+async def live_client(aiohttp_client, live_config):
+    return await aiohttp_client(create_app(live_config, password_hasher=TEST_HASHER))
 
 
 async def meter(client, admin, description: str) -> tuple[int, str]:

@@ -11,7 +11,9 @@ from typing import Any
 import jsonschema
 import pika
 
+from energymon.app import create_app
 from tests.broker.conftest import HOUR_TS, meter, send
+from tests.conftest import TEST_HASHER
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = {
@@ -103,8 +105,11 @@ def _key(message: tuple[str, dict]) -> str:
 
 
 async def test_a_third_party_binding_gets_exactly_the_documented_messages(
-    live_client, admin, rabbit, names
+    live_client, aiohttp_client, live_config, admin, rabbit, names
 ):
+    # A second process of the installation hears the first one's alerts through the events
+    # exchange, and must not publish them to the live exchange again.
+    await aiohttp_client(create_app(live_config, password_hasher=TEST_HASHER))
     heat_pump, pump_token = await meter(live_client, admin, "Heat pump")
     oven, oven_token = await meter(live_client, admin, "Oven")
     everything, pump_alerts = "#", f"*.*.device.{heat_pump}.alert"
