@@ -277,12 +277,14 @@ def test_serve_with_a_broker_on_a_grpc_port_in_use_closes_the_broker(workdir, mi
             workdir, {**env, "ENERGYMON_GRPC_PORT": str(grpc_port)}, "serve", "--port", "0"
         )
     assert f"gRPC on 127.0.0.1:{grpc_port}" in assert_one_line_error(result)
-    # The consumer and the hub's broker connection were closed, not left to the loop's end
+    # The consumer, the live publisher and the hub's broker connection were closed, not left
+    # to the loop's end
     # (which printed "RuntimeError: athrow(): asynchronous generator is already running").
     assert "Error" not in result.stderr.replace(result.error_lines[-1], "")
     assert stopped(result) == [
         "ingest consumer",
         "realtime",
+        "live exchange",
         "event hub",
         "services",
         "published-password check",

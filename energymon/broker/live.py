@@ -9,7 +9,7 @@ JSON message, on the durable topic exchange `<namespace>.live` (docs/live/*.sche
 
 Only events published in this process are sent (the hub's `local` subscribers): events other
 processes share through `<namespace>.events` were sent to the live exchange by whoever
-committed them. Messages are published in batches, without waiting for each confirm in turn.
+committed them. Each batch of events is written to the channel in one go (see `_flush`).
 """
 
 from __future__ import annotations
