@@ -108,8 +108,9 @@ class LiveConfig(_Section):
     """The live exchange `<broker.namespace>.live`: every stored reading, hour total, alert
     and status change, published for other programs (README, Live exchange)."""
 
-    # Unset: on exactly when broker.url is set (the embedded mode has no broker to publish to).
-    enabled: bool | None = None
+    # Off by default: publishing costs the ingest path more than it may yet (README, Live
+    # exchange, "Cost"); true needs broker.url.
+    enabled: bool = False
     # Events waiting to be published; beyond it readings and hour totals are dropped first.
     max_pending: int = Field(100_000, ge=100, le=10_000_000)
 
@@ -182,9 +183,7 @@ class Config(_Section):
 
     @property
     def live_enabled(self) -> bool:
-        """Whether this process publishes the live exchange (default: iff a broker is set)."""
-        if self.live.enabled is None:
-            return bool(self.broker.url)
+        """Whether this process publishes the live exchange."""
         return self.live.enabled
 
     def require_secret(self) -> None:

@@ -271,6 +271,7 @@ def test_serve_with_a_broker_on_a_grpc_port_in_use_closes_the_broker(workdir, mi
         "ENERGYMON_AUTH_JWT_SECRET": JWT_SECRET,
         "ENERGYMON_BROKER_URL": AMQP_URL,
         "ENERGYMON_BROKER_NAMESPACE": names.namespace,
+        "ENERGYMON_LIVE_ENABLED": "true",
     }
     with a_taken_port() as grpc_port:
         result = run(

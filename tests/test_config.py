@@ -223,11 +223,11 @@ def test_demo_mode_is_not_a_config_key(tmp_path):
     assert str(err.value) == "demo: not a config key; run `energymon serve --demo`"
 
 
-def test_the_live_exchange_is_on_exactly_when_a_broker_is_set_unless_told():
+def test_the_live_exchange_is_on_only_when_asked_and_needs_a_broker():
     broker = {"broker": {"url": "amqp://guest:guest@127.0.0.1:5672/"}}
     assert not load_config(None, env={}).live_enabled
-    assert load_config(None, env={}, overrides=broker).live_enabled
-    off = {"ENERGYMON_LIVE_ENABLED": "false"}
-    assert not load_config(None, env=off, overrides=broker).live_enabled
+    assert not load_config(None, env={}, overrides=broker).live_enabled
+    on = {"ENERGYMON_LIVE_ENABLED": "true"}
+    assert load_config(None, env=on, overrides=broker).live_enabled
     with pytest.raises(ConfigError, match=r"^live.enabled: needs broker.url"):
         load_config(None, env={"ENERGYMON_LIVE_ENABLED": "true"})

@@ -14,9 +14,9 @@ HOUR_TS = 1_795_168_800  # 2026-11-20T10:00:00Z
 
 @pytest.fixture
 def live_config(db_url, rabbit, names) -> Config:
-    config = make_config(db_url, broker={"url": rabbit, "namespace": names.namespace})
-    assert config.live_enabled  # on by default with a broker
-    return config
+    return make_config(
+        db_url, broker={"url": rabbit, "namespace": names.namespace}, live={"enabled": True}
+    )
 
 
 @pytest.fixture
