@@ -146,6 +146,7 @@ async def test_serve_that_does_not_trust_the_ca_says_so(sqlite_url, tls_rabbit, 
         sqlite_url,
         ENERGYMON_BROKER_URL=tls_rabbit.amqps_url,
         ENERGYMON_BROKER_NAMESPACE=tls_names.namespace,
+        ENERGYMON_GRPC_PORT="0",
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
