@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "ENERGYMON_"
 DEMO_SECRET_BYTES = 48
@@ -86,7 +86,11 @@ class BrokerConfig(_Section):
     # Deliveries after which the broker dead-letters a message that keeps failing.
     delivery_limit: int = Field(20, ge=1, le=1000)
     # CA bundle for amqps:// URLs (empty: the system's).
-    ca_file: str = ""
+    ca_file: str = Field("", max_length=4096)
+    # Client certificate and its key (PEM) for brokers that ask for one (mutual TLS);
+    # both or neither.
+    cert_file: str = Field("", max_length=4096)
+    key_file: str = Field("", max_length=4096)
     # How long to wait for RabbitMQ to answer a new connection before giving up.
     connect_timeout_s: float = Field(10.0, gt=0, le=300)
     # A reading message larger than this goes to the dead-letter queue whole, unparsed.
@@ -102,6 +106,12 @@ class BrokerConfig(_Section):
         if value and not value.startswith(("amqp://", "amqps://")):
             raise ValueError("must start with amqp:// or amqps:// (or be empty)")
         return value
+
+    @model_validator(mode="after")
+    def _client_certificate(self) -> BrokerConfig:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        return self
 
 
 class LiveConfig(_Section):

@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--ca-file", metavar="FILE", type=Path, help="CA bundle for amqps/https")
     out.add_argument(
+        "--cert",
+        metavar="FILE",
+        type=Path,
+        help="client certificate (PEM) for amqps/https, for brokers that require one; with --key",
+    )
+    out.add_argument("--key", metavar="FILE", type=Path, help="private key (PEM) of --cert")
+    out.add_argument(
         "--exchange",
         default=amqp.DEFAULT_EXCHANGE,
         help=f"AMQP exchange, durable direct (default: {amqp.DEFAULT_EXCHANGE})",
@@ -278,7 +285,7 @@ def _transport(
         return None
     if args.amqp is not None:
         url = amqp.check_url(args.amqp)
-        ctx = _ssl_context(args.ca_file, url.startswith("amqps:"))
+        ctx = _ssl_context(args, url.startswith("amqps:"))
         return AmqpOptions(
             url=url,
             exchange=args.exchange,
@@ -287,7 +294,7 @@ def _transport(
             ssl_context=ctx,
         )
     url = http.check_url(args.http)
-    ctx = _ssl_context(args.ca_file, url.startswith("https:"))
+    ctx = _ssl_context(args, url.startswith("https:"))
     if args.tokens is not None:
         tokens = load_tokens(args.tokens)
     elif environ.get(ENV_TOKENS):
@@ -307,16 +314,33 @@ def _transport(
     )
 
 
-def _ssl_context(ca_file: Path | None, tls: bool) -> ssl.SSLContext | None:
-    if ca_file is None:
+def _ssl_context(args: argparse.Namespace, tls: bool) -> ssl.SSLContext | None:
+    ca_file: Path | None = args.ca_file
+    cert: Path | None = args.cert
+    key: Path | None = args.key
+    if (cert is None) != (key is None):
+        raise UsageError("--cert and --key go together")
+    if ca_file is None and cert is None:
         return None
     if not tls:
-        raise UsageError("--ca-file needs an amqps:// or https:// URL")
+        raise UsageError("--ca-file, --cert and --key need an amqps:// or https:// URL")
     try:
-        return ssl.create_default_context(cafile=str(ca_file))
+        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
     except (OSError, ssl.SSLError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"cannot use CA file {str(ca_file)!r}: {reason}") from None
+        raise UsageError(f"cannot use CA file {str(ca_file)!r}: {_ssl_reason(exc)}") from None
+    if cert is not None and key is not None:
+        try:
+            context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(
+                f"cannot use client certificate {str(cert)!r} with key {str(key)!r}: "
+                f"{_ssl_reason(exc)}"
+            ) from None
+    return context
+
+
+def _ssl_reason(exc: OSError | ssl.SSLError) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _time_option(name: str, text: str | None) -> int | None:

@@ -32,6 +32,7 @@ from energymon.storage import sessions as sessions_store
 from energymon.storage import users as users_store
 from energymon.storage.migrate import upgrade
 from energymon.storage.schema import device_epoch, metadata
+from tests.brokers import RabbitNode, TlsFiles, rabbitmq_missing
 
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 # The broker of the dev machine and of CI; ENERGYMON_TEST_AMQP_URL points elsewhere.
@@ -349,3 +350,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{label}: {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped"
         )
+
+
+@pytest.fixture(scope="session")
+def tls_rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
+    """A private RabbitMQ node with a TLS listener for the whole run (see tests/brokers.py)."""
+    missing = rabbitmq_missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"{missing}: CI must run the TLS broker tests")
+        pytest.skip(missing)
+    directory = tmp_path_factory.mktemp("rabbitmq")
+    node = RabbitNode(directory / "node", TlsFiles.make(directory / "certs"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()

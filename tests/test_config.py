@@ -132,6 +132,7 @@ def test_an_unknown_section_is_named(tmp_path):
         ("[auth]\nbcrypt_rounds = 4\n", "auth.bcrypt_rounds"),
         ("[auth]\njwt_secret = 12345\n", "auth.jwt_secret"),
         ('server = "localhost"\n', "server"),
+        ('[broker]\ncert_file = "client.pem"\n', "broker"),
     ],
 )
 def test_a_wrong_type_or_value_is_named(tmp_path, text, key):

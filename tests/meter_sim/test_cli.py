@@ -70,7 +70,12 @@ def bad_tokens(tmp_path: Path) -> str:
         (["--devices", "1"], "choose a transport"),
         (["--devices", "1", "--http"], "needs device tokens"),
         (["--devices", "1-2", "--http", "--tokens", "{bad_tokens}"], "line 2: expected"),
-        (["--devices", "1", "--amqp", "--ca-file", "/etc/hostname"], "--ca-file needs an amqps"),
+        (["--devices", "1", "--amqp", "--ca-file", "/etc/hostname"], "need an amqps:// or"),
+        (["--devices", "1", "--amqp", "amqps://h/", "--cert", "/etc/hostname"], "go together"),
+        (
+            ["--devices", "1", "--amqp", "amqps://h/", "--cert", "/no/c.pem", "--key", "/no/k"],
+            "cannot use client certificate '/no/c.pem'",
+        ),
         (["--devices", "1", "--amqp", "amqps://h/", "--ca-file", "/no/ca.pem"], "cannot use CA"),
         (["--devices", "1", "--print", "--speed", "0", "--start", "2099-01-01"], "needs --end"),
         (["--devices", "1", "--print", "--loop"], "--loop needs --csv"),
