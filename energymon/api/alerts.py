@@ -5,13 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from energymon import keys
-from energymon.api.reading_schemas import AlertOut, AlertPageOut, AlertQuery, alert_cursor
+from energymon.api.reading_schemas import (
+    AlertKind,
+    AlertOut,
+    AlertPageOut,
+    AlertQuery,
+    alert_cursor,
+)
 from energymon.api.router import ApiRouter, Call
 from energymon.models import Alert
-from energymon.services.alerts import HOURLY_LIMIT
+from energymon.services.alerts import HOURLY_LIMIT, PEAK_POWER
 from energymon.services.readings import mwh_to_kwh
 
 router = ApiRouter()
+
+
+def _kind(kind: str) -> AlertKind:
+    """An alert's kind as the API documents it (each kind the rules raise is listed there)."""
+    if kind == HOURLY_LIMIT:
+        return "hourly_limit"
+    if kind == PEAK_POWER:
+        return "peak_power"
+    raise ValueError(f"an alert of an undocumented kind: {kind!r}")
 
 
 def alert_out(alert: Alert) -> AlertOut:
@@ -19,7 +34,7 @@ def alert_out(alert: Alert) -> AlertOut:
     return AlertOut(
         id=alert.id,
         device_id=alert.device_id,
-        kind=alert.kind,  # type: ignore[arg-type]
+        kind=_kind(alert.kind),
         hour_start=datetime.fromtimestamp(alert.hour_ts, UTC),
         total_kwh=mwh_to_kwh(alert.value) if hourly else None,
         power_kw=None if hourly else mwh_to_kwh(alert.value),

@@ -208,10 +208,14 @@ class AlertQuery(PageQuery):
         return int(hour_ts), int(alert_id)
 
 
+# Every kind of alert the rules raise (services/alerts.py).
+AlertKind = Literal["hourly_limit", "peak_power"]
+
+
 class AlertOut(Out):
     id: int
     device_id: int
-    kind: Literal["hourly_limit", "peak_power"]
+    kind: AlertKind
     hour_start: dt.datetime
     total_kwh: float | None = Field(description="hourly_limit: the hour's total when it crossed.")
     power_kw: float | None = Field(description="peak_power: the average power measured.")
