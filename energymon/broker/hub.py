@@ -118,7 +118,10 @@ class BrokerHub(EventHub):
         self._exchange, self._queue = exchange, queue
         await self.refresh_interest()
         self._tasks = [
-            asyncio.create_task(self._send_loop(), name="energymon-events-sender"),
+            asyncio.create_task(
+                self.outbox.send_loop(self._wakeup, self._flush, "events to the broker"),
+                name="energymon-events-sender",
+            ),
             asyncio.create_task(self._interest_loop(), name="energymon-events-interest"),
         ]
         _LOGGER.info("events shared through exchange %s", exchange.name)
@@ -162,19 +165,6 @@ class BrokerHub(EventHub):
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
-
-    async def _send_loop(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            try:
-                await self._flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Events are notifications (storage holds the truth): log, go on.
-                _LOGGER.exception("could not publish events to the broker")
-            self.outbox.report()
 
     async def _flush(self) -> None:
         """Everything published since the last flush, one message per routing key."""

@@ -155,7 +155,10 @@ class LivePublisher:
             await self._connection.close()
             self._connection = None
             raise
-        self._task = asyncio.create_task(self._send_loop(), name="energymon-live-sender")
+        self._task = asyncio.create_task(
+            self.outbox.send_loop(self._wakeup, self._flush, "to the live exchange"),
+            name="energymon-live-sender",
+        )
         self._unsubscribe = self._hub.subscribe(self._heard, _wanted, local=True)
         # The ingest path builds readings and hour totals only while they are wanted.
         await self._hub.refresh_interest()
@@ -181,19 +184,6 @@ class LivePublisher:
     def _heard(self, event: Event) -> None:
         self.outbox.put(event)
         self._wakeup.set()
-
-    async def _send_loop(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            try:
-                await self._flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Storage holds the truth; a subscriber that missed messages reads the API.
-                _LOGGER.exception("could not publish to the live exchange")
-            self.outbox.report()
 
     async def _flush(self) -> None:
         """Everything pending, one message per event, written in one go."""

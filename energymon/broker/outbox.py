@@ -9,9 +9,11 @@ kept leaves in the order it was published.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 
 from energymon.events import (
     AccountRevoked,
@@ -116,3 +118,19 @@ class Outbox:
         counts = ", ".join(f"{kind}={count}" for kind, count in sorted(self._unreported.items()))
         _LOGGER.warning("events outbox dropped %d events: %s", self._unreported.total(), counts)
         self._unreported.clear()
+
+    async def send_loop(
+        self, wakeup: asyncio.Event, flush: Callable[[], Awaitable[None]], what: str
+    ) -> None:
+        """Until cancelled: each time `wakeup` is set, `flush` what is held. A failed flush is
+        logged and the loop goes on (storage holds the truth; these are notifications)."""
+        while True:
+            await wakeup.wait()
+            wakeup.clear()
+            try:
+                await flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.exception("could not publish %s", what)
+            self.report()
